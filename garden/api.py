@@ -1,0 +1,76 @@
+"""Programmatic entry points behind `garden run` (the CLI is a thin layer over these)."""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import yaml
+
+from garden import __version__
+from garden.executor.runner import Run
+from garden.io.writer import atomic_write_bytes
+from garden.progress import Progress
+from garden.recipe import Recipe
+
+LOCK_PACKAGES = ("pyarrow", "datasketch", "fasttext-modern", "regex", "tokenizers", "numpy", "pyyaml", "ray")
+
+
+class StrictError(RuntimeError):
+    """--strict and some records were quarantined."""
+
+
+def package_versions() -> dict[str, str]:
+    out = {"garden": __version__, "python": platform.python_version()}
+    for name in LOCK_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def write_lock(recipe: Recipe) -> None:
+    lock = recipe.to_dict()
+    lock["versions"] = package_versions()
+    text = f"# Resolved from {recipe.path}: every default filled in, with the package versions used.\n"
+    text += yaml.safe_dump(lock, sort_keys=False, allow_unicode=True)
+    atomic_write_bytes(os.path.join(recipe.output, "recipe.lock.yaml"), text.encode())
+
+
+def make_executor(name: str, workers: int, progress: Progress, address: str | None = None) -> Any:
+    if name == "local":
+        from garden.executor.pool import LocalExecutor
+
+        return LocalExecutor(workers, lambda stage, docs, nbytes: progress.advance(docs, nbytes))
+    if name == "ray":
+        from garden.executor.ray_executor import RayExecutor
+
+        return RayExecutor(workers, progress, address)
+    raise ValueError(f"unknown executor '{name}' (local or ray)")
+
+
+def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, executor: str = "local",
+               address: str | None = None, progress: Progress | None = None) -> dict:
+    """Run a validated recipe; returns stats.json's content."""
+    progress = progress or Progress(enabled=False)
+    if not resume:
+        for sub in ("_work", "data", "rejected", "quarantine", "stats.json"):
+            path = os.path.join(recipe.output, sub)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    os.makedirs(recipe.output, exist_ok=True)
+    write_lock(recipe)
+    ex = make_executor(executor, recipe.workers, progress, address)
+    try:
+        stats = Run(recipe, ex, progress).execute()
+    finally:
+        ex.close()
+        progress.close()
+    if strict and stats["quarantined_docs"]:
+        raise StrictError(f"--strict: {stats['quarantined_docs']} records quarantined (see {recipe.output}/quarantine/)")
+    return stats

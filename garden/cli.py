@@ -1,0 +1,116 @@
+"""The `garden` command line."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from garden import __version__
+from garden.recipe import RecipeError
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="garden")
+def main() -> None:
+    """Garden: raw text corpora → training-ready token shards → pretraining."""
+
+
+@main.command()
+@click.argument("recipe_path", metavar="RECIPE.yaml", type=click.Path(dir_okay=False))
+@click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (overrides the recipe).")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Output directory (overrides the recipe).")
+@click.option("--no-resume", is_flag=True, help="Start from scratch instead of skipping completed shards.")
+@click.option("--strict", is_flag=True, help="Exit non-zero if any record was quarantined.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", help="Ray cluster address (ray://host:port or auto), with --executor ray.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bool, strict: bool,
+        executor: str, address: str | None, quiet: bool) -> None:
+    """Run a recipe: read inputs, run the pipeline, write data/, rejected/, quarantine/, stats.json."""
+    from garden.api import StrictError, run_recipe
+    from garden.executor.runner import AccountingError
+    from garden.progress import Progress
+    from garden.recipe import load_recipe
+    from garden.summary import print_summary
+
+    try:
+        recipe = load_recipe(recipe_path, overrides={"workers": workers, "output": output})
+    except RecipeError as exc:
+        _fail(str(exc))
+    progress = Progress(enabled=not quiet)
+    try:
+        stats = run_recipe(recipe, resume=not no_resume, strict=strict, executor=executor, address=address,
+                           progress=progress)
+    except StrictError as exc:
+        _fail(str(exc), 1)
+    except AccountingError as exc:
+        _fail(str(exc), 3)
+    except KeyboardInterrupt:
+        _fail("interrupted; run the same command again to resume", 130)
+    if not quiet:
+        print_summary(stats, recipe.output)
+
+
+@main.command()
+@click.argument("recipe_path", metavar="RECIPE.yaml", type=click.Path(dir_okay=False))
+def validate(recipe_path: str) -> None:
+    """Check a recipe (operators, parameters, types, inputs) without running it."""
+    from garden.recipe import load_recipe
+
+    try:
+        recipe = load_recipe(recipe_path)
+    except RecipeError as exc:
+        _fail(str(exc))
+    n_files = sum(len(i.files()) for i in recipe.inputs)
+    click.echo(f"{recipe_path}: ok — {len(recipe.pipeline)} steps, {n_files} input files, output {recipe.output}")
+
+
+@main.command()
+@click.argument("name", required=False)
+def ops(name: str | None) -> None:
+    """List registered operators with kind, parameters, types and defaults."""
+    from garden import registry
+
+    all_ops = registry.all_operators()
+    if name:
+        try:
+            chosen = {name: registry.get(name)}
+        except KeyError as exc:
+            _fail(exc.args[0])
+    else:
+        chosen = all_ops
+    for op_name, cls in chosen.items():
+        click.secho(f"{op_name}", bold=True, nl=False)
+        click.echo(f"  [{cls.kind}]  {cls.summary()}")
+        for p in cls.params():
+            doc = f"  — {p.doc}" if p.doc else ""
+            click.echo(f"    {p.name}: {p.type_name} = {p.default!r}{doc}")
+        if name and cls.__doc__:
+            click.echo("\n" + "\n".join("    " + line.strip() for line in cls.__doc__.strip().splitlines()))
+    if not name and registry.UNAVAILABLE:
+        for mod, why in registry.UNAVAILABLE.items():
+            click.echo(f"(operators.{mod} unavailable: {why})", err=True)
+
+
+def _register_optional_commands() -> None:
+    """Commands whose modules live elsewhere; each imports its heavy dependencies lazily."""
+    import importlib
+
+    for module, attr in (("trainer.cli", "train_command"), ("garden.commands.tokenizer", "tokenizer"),
+                         ("garden.commands.classifier", "classifier"), ("garden.commands.blend", "blend"),
+                         ("garden.commands.analyze", "analyze")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not (module + ".").startswith(exc.name + "."):  # present but broken: say so
+                raise
+            continue
+        main.add_command(getattr(mod, attr))
+
+
+_register_optional_commands()

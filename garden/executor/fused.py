@@ -1,0 +1,90 @@
+"""One fused streaming pass: run a stage's mappers and filters over a batch of documents.
+
+This is where the framework does for operators what they must not do themselves: count,
+time, trace drops with their reasons, and isolate a document that makes an operator fail.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from collections import Counter
+from typing import Callable
+
+from garden.operator import Filter, GlobalOp, Mapper, Operator
+
+
+class OpRun:
+    """An operator instance with its counters for one shard."""
+
+    def __init__(self, key: str, label: str, op: Operator, is_apply: bool = False, shard: int = -1) -> None:
+        self.key = key
+        self.shard = shard
+        self.label = label
+        self.op = op
+        self.is_apply = is_apply
+        self.n_in = 0
+        self.n_out = 0
+        self.dropped: Counter = Counter()
+        self.errors = 0
+        self.seconds = 0.0
+
+    def stats(self) -> dict:
+        return {"in": self.n_in, "out": self.n_out, "dropped": dict(sorted(self.dropped.items())),
+                "errors": self.errors, "seconds": round(self.seconds, 4)}
+
+    def _call(self, docs: list[dict]) -> list:
+        op = self.op
+        if self.is_apply:
+            return op.apply(docs, self.shard)  # type: ignore[union-attr]
+        if isinstance(op, Filter):
+            return op.keep_batch(docs)
+        if isinstance(op, Mapper):
+            return op.map_batch(docs)
+        raise TypeError(f"{op.name}: not a mapper or filter")
+
+    def run(self, docs: list[dict], reject: Callable[[str, dict, str], None],
+            quarantine: Callable[[dict, str], None]) -> list[dict]:
+        """Return the documents that go on; dropped ones go to `reject`, failing ones to `quarantine`."""
+        start = time.perf_counter()
+        self.n_in += len(docs)
+        try:
+            results = list(self._call(docs))
+            if len(results) != len(docs):
+                raise RuntimeError(f"{self.op.name} returned {len(results)} results for {len(docs)} documents")
+            pairs = list(zip(docs, results))
+        except Exception:
+            pairs = []  # isolate the failing document(s): rerun one by one
+            for doc in docs:
+                try:
+                    pairs.append((doc, self._call([doc])[0]))
+                except Exception as exc:
+                    self.errors += 1
+                    quarantine(doc, f"{self.op.name}: {type(exc).__name__}: {exc} | {_where(exc)}")
+        out = []
+        mapper = isinstance(self.op, Mapper) and not self.is_apply
+        for doc, result in pairs:
+            if mapper:
+                out.append(result)
+            elif result is True or (not isinstance(result, str) and bool(result)):
+                out.append(doc)
+            else:
+                reason = result if isinstance(result, str) and result else f"{self.op.name}"
+                if not reason.startswith(f"{self.op.name}:") and reason != self.op.name:
+                    reason = f"{self.op.name}:{reason}"
+                self.dropped[reason] += 1
+                reject(self.label, doc, reason)
+        self.n_out += len(out)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def _where(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    if not tb:
+        return ""
+    frame = tb[-1]
+    return f"{frame.filename}:{frame.lineno}"
+
+
+def is_global(op: Operator) -> bool:
+    return isinstance(op, GlobalOp)

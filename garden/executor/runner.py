@@ -1,0 +1,269 @@
+"""Drive a recipe through its stages: plan, skip completed work, run tasks, account, summarise."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from garden.executor.plan import RunPaths, Stage, build_plan, op_key, op_label, reject_schema
+from garden.io.inputs import InputShard, plan_fingerprint, plan_inputs
+from garden.io.writer import EXTENSIONS, atomic_write_bytes, atomic_write_json, read_json
+from garden.operator import StageContext
+from garden.progress import Progress
+from garden.recipe import Recipe
+
+
+class AccountingError(RuntimeError):
+    """input_docs != kept + rejected + quarantined: something was lost."""
+
+
+def _load_plan(recipe: Recipe, paths: RunPaths) -> tuple[str, list[InputShard]]:
+    fp = plan_fingerprint(recipe.inputs, recipe.shard_size)
+    cache = os.path.join(paths.work, "plan.json")
+    if os.path.exists(cache):
+        cached = read_json(cache)
+        if cached.get("fingerprint") == fp:
+            return fp, [InputShard(**s) for s in cached["shards"]]
+    shards = plan_inputs(recipe.inputs, recipe.shard_size)
+    atomic_write_json(cache, {"fingerprint": fp, "shards": [s.to_dict() for s in shards]})
+    return fp, shards
+
+
+def _clean_stage(stage: Stage, recipe: Recipe, paths: RunPaths) -> None:
+    """Remove everything a stage wrote, so a changed recipe or input recomputes it."""
+    shutil.rmtree(paths.stage_dir(stage), ignore_errors=True)
+    for spec in stage.all_ops():
+        if stage.kind == "stream":
+            shutil.rmtree(paths.rejected_dir(op_label(spec, recipe)), ignore_errors=True)
+    for f in glob.glob(os.path.join(paths.quarantine, f"s{stage.index:02d}-*")):
+        os.remove(f)
+    if stage.final:
+        shutil.rmtree(paths.data, ignore_errors=True)
+
+
+def _check_fingerprint(stage: Stage, recipe: Recipe, paths: RunPaths) -> None:
+    fp_path = os.path.join(paths.stage_dir(stage), "fingerprint")
+    if os.path.exists(fp_path):
+        with open(fp_path) as fh:
+            if fh.read().strip() == stage.fingerprint:
+                return
+    _clean_stage(stage, recipe, paths)
+    atomic_write_bytes(fp_path, stage.fingerprint.encode())
+
+
+class Run:
+    def __init__(self, recipe: Recipe, executor: Any, progress: Progress) -> None:
+        self.recipe = recipe
+        self.paths = RunPaths(recipe.output)
+        self.executor = executor
+        self.progress = progress
+        self.artifacts: dict[str, Any] = {}
+        self.stage_stats: dict[int, list[dict]] = {}
+        self.global_stats: dict[str, dict] = {}
+
+    # -- helpers -----------------------------------------------------------------------
+    def _ctx(self, stage: Stage, **kw) -> dict:
+        work = os.path.join(self.paths.stage_dir(stage), "op")
+        return dict(run_dir=self.paths.root, work_dir=work, artifacts=dict(self.artifacts), **kw)
+
+    def _execute(self, label: str, fn: str, all_tasks: list[dict], describe) -> list[dict]:
+        results, todo = [], []
+        for t in all_tasks:
+            if os.path.exists(t["marker"]):
+                results.append(read_json(t["marker"]))
+            else:
+                todo.append(t)
+        self.progress.start(label, len(all_tasks), skipped=len(results))
+        for res in self.executor.run(fn, todo, describe):
+            results.append(res)
+            self.progress.task_done()
+        self.progress.finish()
+        return results
+
+    # -- stages ------------------------------------------------------------------------
+    def run_stream(self, stage: Stage, inputs: list[Any], in_schema) -> list[str]:
+        sdir = self.paths.stage_dir(stage)
+        fmt = self.recipe.output_format if stage.final else "parquet"
+        out_dir = self.paths.data if stage.final else os.path.join(sdir, "data")
+        ops = []
+        rejects = {}
+        for spec in stage.all_ops():
+            is_apply = spec is stage.apply_op
+            label = op_label(spec, self.recipe)
+            prepare = None
+            if is_apply:
+                gstage = self.global_stage_of[spec.index]
+                prepare = self._ctx(gstage)
+            ops.append({"key": op_key(spec), "label": label, "name": spec.name, "params": spec.params,
+                        "prepare": prepare})
+            rejects[label] = {"schema": reject_schema(stage, spec), "path": None}
+        task_list, outputs = [], []
+        for k, src in enumerate(inputs):
+            out_path = os.path.join(out_dir, f"part-{k:05d}{EXTENSIONS[fmt]}")
+            outputs.append(out_path)
+            task = {
+                "stage": stage.index, "shard": k, "ops": ops, "schema": stage.schema, "out_path": out_path,
+                "out_format": fmt, "batch_size": self.recipe.batch_size,
+                "rejects": {label: {"schema": r["schema"],
+                                    "path": os.path.join(self.paths.rejected_dir(label), f"part-{k:05d}{EXTENSIONS[fmt]}")}
+                            for label, r in rejects.items()},
+                "quarantine_path": os.path.join(self.paths.quarantine, f"s{stage.index:02d}-part-{k:05d}.jsonl"),
+                "marker": os.path.join(sdir, "done", f"shard-{k:05d}.json"),
+            }
+            if isinstance(src, InputShard):
+                task["input_shard"] = src.to_dict()
+            else:
+                task["in_path"], task["in_schema"] = src, in_schema
+            task_list.append(task)
+
+        def describe(t: dict) -> str:
+            where = t["input_shard"]["path"] if "input_shard" in t else t["in_path"]
+            return f"stage {stage.index} (stream) shard {t['shard']} ({where})"
+
+        names = "+".join(s.name for s in stage.all_ops()) or "read/write"
+        self.stage_stats[stage.index] = sorted(
+            self._execute(f"stage {stage.index}: {names}", "stream", task_list, describe), key=lambda r: r["shard"])
+        return outputs
+
+    def run_global(self, stage: Stage, inputs: list[str], in_schema) -> None:
+        spec = stage.ops[0]
+        op = spec.build()
+        sdir = self.paths.stage_dir(stage)
+        stats: dict[str, Any] = {"phases": {}}
+        cls = type(op)
+        from garden.operator import GlobalOp
+
+        if cls.scan is not GlobalOp.scan or cls.scan_end is not GlobalOp.scan_end:
+            t0 = time.perf_counter()
+            scan_dir = os.path.join(sdir, "scan")
+            task_list = []
+            for k, path in enumerate(inputs):
+                ctx = self._ctx(stage, shard=k, num_shards=len(inputs),
+                                shard_dir=os.path.join(sdir, "side", f"shard-{k:05d}") if cls.scan_side_outputs else "")
+                task_list.append({"stage": stage.index, "shard": k, "name": spec.name, "params": spec.params,
+                                  "ctx": ctx, "in_path": path, "in_schema": in_schema,
+                                  "batch_size": self.recipe.batch_size,
+                                  "out_dir": os.path.join(scan_dir, f"shard-{k:05d}"),
+                                  "marker": os.path.join(sdir, "done", f"scan-{k:05d}.json")})
+            res = self._execute(f"stage {stage.index}: {spec.name} scan", "scan", task_list,
+                                lambda t: f"stage {stage.index} ({spec.name} scan) shard {t['shard']} ({t['in_path']})")
+            stats["phases"]["scan"] = {"seconds": round(time.perf_counter() - t0, 3),
+                                       "rows": sum(r["rows_out"] for r in res)}
+        if cls.num_partitions and cls.reduce is not GlobalOp.reduce:
+            t0 = time.perf_counter()
+            task_list = [{"stage": stage.index, "partition": p, "name": spec.name, "params": spec.params,
+                          "ctx": self._ctx(stage, shard=p, num_shards=len(inputs)),
+                          "scan_dir": os.path.join(sdir, "scan"),
+                          "out_path": os.path.join(sdir, "reduce", f"p{p:04d}.parquet"),
+                          "marker": os.path.join(sdir, "done", f"reduce-{p:04d}.json")}
+                         for p in range(cls.num_partitions)]
+            res = self._execute(f"stage {stage.index}: {spec.name} reduce", "reduce", task_list,
+                                lambda t: f"stage {stage.index} ({spec.name} reduce) partition {t['partition']}")
+            stats["phases"]["reduce"] = {"seconds": round(time.perf_counter() - t0, 3),
+                                         "rows": sum(r["rows_out"] for r in res)}
+        marker = os.path.join(sdir, "done", "finalize.json")
+        if os.path.exists(marker):
+            final = read_json(marker)
+        else:
+            t0 = time.perf_counter()
+            self.progress.log(f"stage {stage.index}: {spec.name} finalize")
+            ctx = StageContext(**self._ctx(stage, num_shards=len(inputs), input_shards=tuple(inputs)))
+            os.makedirs(ctx.work_dir, exist_ok=True)
+            final = op.finalize(ctx) or {}
+            final["seconds"] = round(time.perf_counter() - t0, 3)
+            atomic_write_json(marker, final)
+        stats["phases"]["finalize"] = {"seconds": final.get("seconds", 0)}
+        self.artifacts.update(final.get("artifacts", {}))
+        stats["result"] = {k: v for k, v in final.items() if k not in ("artifacts", "seconds")}
+        self.global_stats[op_key(spec)] = stats
+
+    # -- the whole run -----------------------------------------------------------------
+    def execute(self) -> dict:
+        t0 = time.time()
+        os.makedirs(self.paths.work, exist_ok=True)
+        fp, shards = _load_plan(self.recipe, self.paths)
+        stages = build_plan(self.recipe, fp)
+        self.stages = stages
+        self.global_stage_of = {s.ops[0].index: s for s in stages if s.kind == "global"}
+        self.progress.log(f"{self.recipe.name}: {len(shards)} input shards, {len(stages)} stages, "
+                          f"{self.executor.workers} workers ({self.executor.name})")
+        inputs: list[Any] = shards
+        schema = None
+        for stage in stages:
+            _check_fingerprint(stage, self.recipe, self.paths)
+            if stage.kind == "stream":
+                inputs = self.run_stream(stage, inputs, schema)
+                schema = stage.schema
+            else:
+                self.run_global(stage, inputs, schema)
+        stats = self.summarise(stages, shards, time.time() - t0)
+        return stats
+
+    def summarise(self, stages: list[Stage], shards: list[InputShard], seconds: float) -> dict:
+        stream = [s for s in stages if s.kind == "stream"]
+        first, final = self.stage_stats[stream[0].index], self.stage_stats[stream[-1].index]
+        input_docs = sum(r["in"] for r in first)
+        kept = sum(r["out"] for r in final)
+        quarantined = sum(r["read_quarantined"] + r["op_quarantined"] for s in stream for r in self.stage_stats[s.index])
+        op_totals: dict[str, dict] = {}
+        for s in stream:
+            for r in self.stage_stats[s.index]:
+                for key, st in r["ops"].items():
+                    tot = op_totals.setdefault(key, {"in": 0, "out": 0, "dropped": Counter(), "errors": 0, "seconds": 0.0})
+                    tot["in"] += st["in"]
+                    tot["out"] += st["out"]
+                    tot["dropped"].update(st["dropped"])
+                    tot["errors"] += st["errors"]
+                    tot["seconds"] += st["seconds"]
+        rejected = sum(sum(t["dropped"].values()) for t in op_totals.values())
+        ops = []
+        for spec in self.recipe.pipeline:
+            key = op_key(spec)
+            tot = op_totals.get(key, {"in": 0, "out": 0, "dropped": Counter(), "errors": 0, "seconds": 0.0})
+            entry = {"name": spec.name, "kind": spec.cls.kind, "in": tot["in"], "out": tot["out"],
+                     "dropped": dict(sorted(tot["dropped"].items())), "errors": tot["errors"],
+                     "seconds": round(tot["seconds"], 3)}
+            if key in self.global_stats:
+                g = self.global_stats[key]
+                entry["phases"] = g["phases"]
+                entry["seconds"] = round(entry["seconds"] + sum(p.get("seconds", 0) for p in g["phases"].values()), 3)
+                entry.update(g["result"])
+            ops.append(entry)
+        sources: dict[str, Counter] = defaultdict(Counter)
+        for r in first:
+            for src, c in r["sources"].items():
+                sources[src]["input"] += c.get("in", 0)
+        for s in stream:
+            for r in self.stage_stats[s.index]:
+                for src, c in r["sources"].items():
+                    sources[src]["rejected"] += c.get("rejected", 0)
+                    sources[src]["quarantined"] += c.get("quarantined", 0)
+        for r in final:
+            for src, c in r["sources"].items():
+                sources[src]["kept"] += c.get("kept", 0)
+        stats = {
+            "recipe": self.recipe.name,
+            "input_docs": input_docs,
+            "kept_docs": kept,
+            "rejected_docs": rejected,
+            "quarantined_docs": quarantined,
+            "blank_lines": sum(r["blank_lines"] for r in first),
+            "input_shards": len(shards),
+            "input_bytes": sum(s.size for s in shards),
+            "ops": ops,
+            "sources": {k: {f: v.get(f, 0) for f in ("input", "kept", "rejected", "quarantined")}
+                        for k, v in sorted(sources.items())},
+            "artifacts": self.artifacts,
+            "workers": self.executor.workers,
+            "executor": self.executor.name,
+            "seconds": round(seconds, 3),
+        }
+        stats["accounting_ok"] = input_docs == kept + rejected + quarantined
+        atomic_write_json(os.path.join(self.paths.root, "stats.json"), stats)
+        if not stats["accounting_ok"]:
+            raise AccountingError(
+                f"documents lost: input {input_docs} != kept {kept} + rejected {rejected} + quarantined {quarantined}")
+        return stats

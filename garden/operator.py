@@ -1,0 +1,171 @@
+"""Operator base classes.
+
+An operator author writes rules, nothing else: a per-document `keep`/`map` (or a batch method
+over Arrow columns where it pays). Batching, counting, drop tracing, timing, errors, processes
+and resume belong to the framework (garden.executor).
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, ClassVar, Iterator
+
+import pyarrow as pa
+
+Doc = dict  # one document: id, text, source, meta + annotation columns
+Verdict = typing.Union[bool, str]  # True = keep, a string = the reason for dropping
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    name: str
+    type: Any
+    default: Any
+    doc: str = ""
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.type)
+
+
+def type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        return " | ".join(type_name(a) for a in typing.get_args(tp))
+    if origin in (list, dict, tuple):
+        args = ", ".join(type_name(a) for a in typing.get_args(tp))
+        return f"{origin.__name__}[{args}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+class Operator:
+    """Base of every operator. Parameters are annotated class attributes with defaults.
+
+    Example::
+
+        class LengthFilter(Filter):
+            name = "length_filter"
+            min_chars: int = 0
+            def keep(self, doc): ...
+    """
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    # Annotation columns this operator adds, with their Arrow types (fixed so every shard
+    # has the same schema whatever its content).
+    outputs: ClassVar[dict[str, pa.DataType]] = {}
+    # Columns written next to each dropped document in rejected/<op>/ (e.g. duplicate_of).
+    reject_outputs: ClassVar[dict[str, pa.DataType]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        for p in self.params():
+            setattr(self, p.name, params.get(p.name, p.default))
+        self.setup()
+
+    def setup(self) -> None:
+        """Load models, compile patterns. Called once per worker process."""
+
+    @classmethod
+    def params(cls) -> list[Param]:
+        hints = typing.get_type_hints(cls, include_extras=False)
+        docs = getattr(cls, "param_docs", {})
+        out = []
+        for klass in reversed(cls.__mro__):
+            for attr in getattr(klass, "__annotations__", {}):
+                if attr.startswith("_") or attr in {p.name for p in out}:
+                    continue
+                tp = hints.get(attr)
+                if typing.get_origin(tp) is ClassVar or attr in _RESERVED:
+                    continue
+                out.append(Param(attr, tp, getattr(cls, attr, None), docs.get(attr, "")))
+        return out
+
+    def param_values(self) -> dict[str, Any]:
+        return {p.name: getattr(self, p.name) for p in self.params()}
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+
+_RESERVED = {"name", "kind", "outputs", "reject_outputs", "param_docs"}
+
+
+class Mapper(Operator):
+    """Rewrites documents or adds annotation columns; never drops."""
+
+    kind = "mapper"
+
+    def map(self, doc: Doc) -> Doc:
+        raise TypeError(f"{self.name}: an operator must define map() or map_batch()")
+
+    def map_batch(self, docs: list[Doc]) -> list[Doc]:
+        """Override where a whole batch at once is faster (e.g. model inference)."""
+        return [self.map(d) for d in docs]
+
+
+class Filter(Operator):
+    """Keeps or drops documents; a dropped document carries the reason."""
+
+    kind = "filter"
+
+    def keep(self, doc: Doc) -> Verdict:
+        raise TypeError(f"{self.name}: an operator must define keep() or keep_batch()")
+
+    def keep_batch(self, docs: list[Doc]) -> list[Verdict]:
+        return [self.keep(d) for d in docs]
+
+
+class GlobalOp(Operator):
+    """Needs the whole data set: map (scan) → shuffle to disk → reduce → finalize → apply.
+
+    Every phase is optional. `scan` runs once per shard of the previous stage's output and
+    returns rows with an integer `partition` column; the framework writes them to disk grouped
+    by partition. `reduce` runs once per partition over that partition's rows. `finalize` runs
+    once on the driver. `apply` then runs on every shard like a filter/mapper, fused with the
+    streaming operators that follow.
+    """
+
+    kind = "global"
+    num_partitions: ClassVar[int] = 0  # 0 = no shuffle/reduce
+    has_apply: ClassVar[bool] = False
+    # Per-shard side outputs of scan (e.g. .bin/.idx); scan then gets ctx.shard_dir.
+    scan_side_outputs: ClassVar[bool] = False
+
+    def scan(self, batch: pa.RecordBatch, ctx: "StageContext") -> pa.Table | None:
+        return None
+
+    def scan_end(self, ctx: "StageContext") -> pa.Table | None:
+        """Called after a shard's last batch; for rows only known at the end of a shard."""
+        return None
+
+    def reduce(self, partition: int, rows: Iterator[pa.RecordBatch], ctx: "StageContext") -> pa.Table | None:
+        return None
+
+    def finalize(self, ctx: "StageContext") -> dict:
+        """Driver-side step; returns statistics merged into stats.json under this op."""
+        return {}
+
+    def prepare_apply(self, ctx: "StageContext") -> None:
+        """Load what finalize wrote (e.g. the drop list) before apply() runs in a worker."""
+
+    def apply(self, docs: list[Doc], shard: int) -> list[Verdict]:
+        """Verdicts after the barrier for docs of `shard` (keep / drop reason); may add outputs to docs."""
+        return [True] * len(docs)
+
+
+@dataclasses.dataclass
+class StageContext:
+    """What a global operator may know about where it runs (paths only, no processes)."""
+
+    run_dir: str          # the run's output directory
+    work_dir: str         # private directory of this operator in this run
+    shard: int = -1       # shard index in scan/apply, -1 on the driver
+    shard_dir: str = ""   # per-shard temp dir for side outputs (scan_side_outputs)
+    num_shards: int = 0
+    input_shards: tuple = ()  # paths of the stage input shards (driver side)
+    row_offset: int = 0   # in scan: index of the batch's first row within the shard
+    artifacts: dict = dataclasses.field(default_factory=dict)  # results of earlier ops
