@@ -1,0 +1,87 @@
+"""Read and check `blend.json` (docs/blend-format.md) without torch.
+
+The trainer's launcher uses this to fail before launch on missing shards or a bad contract.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class BlendError(ValueError):
+    """blend.json is missing, malformed, or points at missing shards."""
+
+
+@dataclass
+class Blend:
+    path: Path
+    sources: dict[str, dict[str, Any]]  # name -> {"prefix": absolute prefix, ...}
+    phases: list[dict[str, Any]]  # [{"name", "tokens", "weights"}]
+    vocab_size: int | None
+    eod_id: int
+    split: str
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "sources": self.sources, "phases": self.phases,
+                "vocab_size": self.vocab_size, "eod_id": self.eod_id, "split": self.split}
+
+
+def _tokenizer_vocab(tok: dict, base: Path) -> int | None:
+    if tok.get("vocab_size") is not None:
+        return int(tok["vocab_size"])
+    if tok.get("path"):
+        p = Path(tok["path"])
+        p = p if p.is_absolute() else base / p
+        try:
+            from tokenizers import Tokenizer  # optional
+        except ImportError:
+            return None
+        if p.exists():
+            return Tokenizer.from_file(str(p)).get_vocab_size(with_added_tokens=True)
+    return None
+
+
+def load_blend(path: str | Path) -> Blend:
+    """Parse blend.json, resolve prefixes relative to it and check every .bin/.idx exists."""
+    path = Path(path)
+    if not path.exists():
+        raise BlendError(f"data.blend: {path} does not exist (run `garden run` with a mix step "
+                         f"first, or point data.blend at an existing blend.json)")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BlendError(f"{path}: not valid JSON: {e}") from None
+    base = path.parent
+    sources = {}
+    for name, src in (raw.get("sources") or {}).items():
+        prefix = Path(src["prefix"])
+        prefix = prefix if prefix.is_absolute() else base / prefix
+        for ext in (".bin", ".idx"):
+            f = prefix.with_name(prefix.name + ext)
+            if not f.exists():
+                raise BlendError(f"{path}: source {name!r}: missing data file {f}")
+        sources[name] = {**src, "prefix": str(prefix.resolve())}
+    if not sources:
+        raise BlendError(f"{path}: no sources")
+    phases = raw.get("phases") or []
+    if not phases:
+        raise BlendError(f"{path}: no phases")
+    clean = []
+    for i, ph in enumerate(phases):
+        weights = {k: float(v) for k, v in (ph.get("weights") or {}).items() if float(v) > 0}
+        unknown = set(weights) - set(sources)
+        if unknown:
+            raise BlendError(f"{path}: phase {i} weights name unknown sources {sorted(unknown)}")
+        if not weights:
+            raise BlendError(f"{path}: phase {i} has no positive weights")
+        if float(ph.get("tokens", 0)) <= 0:
+            raise BlendError(f"{path}: phase {i} needs a positive token budget")
+        clean.append({"name": str(ph.get("name", f"phase{i}")), "tokens": int(float(ph["tokens"])),
+                      "weights": weights})
+    tok = raw.get("tokenizer") or {}
+    return Blend(path=path.resolve(), sources=sources, phases=clean,
+                 vocab_size=_tokenizer_vocab(tok, base), eod_id=int(tok.get("eod_id", 0)),
+                 split=str(raw.get("split", "100,0,0")))

@@ -1,0 +1,263 @@
+"""Training config: defaults, LLaMA-style model presets, `a.b=value` overrides, validation.
+
+Pure Python (yaml + stdlib only): the launcher validates everything here *before* it spends
+seconds starting torchrun, so a bad layout or a missing shard is reported immediately.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainer.blend import Blend, BlendError, load_blend
+
+
+class ConfigError(ValueError):
+    """A problem with the training config, reported before launch."""
+
+
+# LLaMA design everywhere: RMSNorm, SwiGLU, RoPE, grouped-query attention, untied embeddings,
+# no biases.  vocab_size None = the tokenizer's vocab from blend.json, padded to a multiple of 128.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(num_layers=4, hidden_size=64, num_attention_heads=4, num_query_groups=2,
+                 ffn_hidden_size=176, vocab_size=None),
+    "tiny-moe": dict(num_layers=4, hidden_size=64, num_attention_heads=4, num_query_groups=2,
+                     ffn_hidden_size=128, vocab_size=None, num_experts=4, top_k=2),
+    "125m": dict(num_layers=12, hidden_size=768, num_attention_heads=12, num_query_groups=4,
+                 ffn_hidden_size=2048, vocab_size=32000),
+    # TinyLlama-1.1B's published shape.
+    "1b": dict(num_layers=22, hidden_size=2048, num_attention_heads=32, num_query_groups=4,
+               ffn_hidden_size=5632, vocab_size=32000),
+    # LLaMA-7B's published shape (multi-head attention: 32 query groups).
+    "7b": dict(num_layers=32, hidden_size=4096, num_attention_heads=32, num_query_groups=32,
+               ffn_hidden_size=11008, vocab_size=32000),
+}
+
+MODEL_DEFAULTS: dict[str, Any] = dict(
+    preset="tiny", norm_eps=1e-6, rotary_base=10000, init_std=0.02,
+    num_experts=None, top_k=2, moe_aux_loss_coeff=0.01,
+)
+
+DEFAULTS: dict[str, Any] = {
+    "name": "run",
+    "run_dir": None,  # default out/train/<name>
+    "model": {},
+    "parallel": {"tp": 1, "pp": 1, "vpp": None, "sequence_parallel": False,
+                 "distributed_optimizer": "auto"},
+    "training": {"seq_len": 128, "micro_batch": 4, "global_batch": 8,
+                 "train_tokens": None, "train_iters": None,
+                 "lr": 1e-3, "min_lr": None, "warmup_iters": None,
+                 "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
+                 "grad_clip": 1.0, "seed": 1234, "recompute": None,
+                 "skip_on_spike": None, "spike_window": 20},
+    "precision": "auto",  # fp32 on CPU, bf16 on GPU
+    "data": {"blend": None, "trace_samples": False},
+    "checkpoint": {"dir": None, "interval": 0, "load": None, "init_from": None},
+    "logging": {"interval": 1, "peak_flops": None},
+}
+
+PEAK_BF16_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12}
+
+
+def _merge(base: dict, extra: dict, where: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (extra or {}).items():
+        if where == "" and key not in base:
+            raise ConfigError(f"unknown config section {key!r} (known: {', '.join(base)})")
+        if isinstance(out.get(key), dict) and key != "model":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key} must be a mapping")
+            unknown = set(value) - set(out[key])
+            if unknown:
+                raise ConfigError(f"unknown key(s) in {where}{key}: {', '.join(sorted(unknown))}; "
+                                  f"known: {', '.join(out[key])}")
+            out[key].update(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply `section.key=value` strings (value parsed as YAML) to a raw config dict."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        path, value = item.split("=", 1)
+        parts = path.strip().split(".")
+        node = raw
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {p} is not a section")
+        node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+    return raw
+
+
+def load_raw(path: str | Path) -> dict:
+    """Read a YAML config file into a dict."""
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return raw
+
+
+def resolve_model(model: dict, tokenizer_vocab: int | None) -> dict:
+    """Preset + user fields -> a complete model dict (vocab padded, ffn default for SwiGLU)."""
+    model = dict(model or {})
+    preset = model.get("preset", MODEL_DEFAULTS["preset"])
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown model preset {preset!r}; known: {', '.join(PRESETS)}")
+    out = {**MODEL_DEFAULTS, **PRESETS[preset], **model, "preset": preset}
+    known = set(MODEL_DEFAULTS) | set(PRESETS["tiny-moe"])
+    unknown = set(out) - known
+    if unknown:
+        raise ConfigError(f"unknown model field(s): {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(known))}")
+    out.setdefault("num_query_groups", out["num_attention_heads"])
+    if out.get("num_query_groups") is None:
+        out["num_query_groups"] = out["num_attention_heads"]
+    if out.get("ffn_hidden_size") is None:
+        out["ffn_hidden_size"] = int(math.ceil(8 * out["hidden_size"] / 3 / 64) * 64)
+    if out.get("vocab_size") in (None, "auto"):
+        if tokenizer_vocab is None:
+            raise ConfigError("model.vocab_size is auto but blend.json has no tokenizer vocab")
+        out["vocab_size"] = int(math.ceil(tokenizer_vocab / 128) * 128)
+    return out
+
+
+def plan_phases(blend: Blend, tokens_per_iter: int, total_iters: int) -> list[dict]:
+    """Phase boundaries in iterations: phase i ends at ceil(cumulative tokens / tokens per iter).
+
+    The last phase is extended (or phases cut) so the plan covers exactly total_iters.
+    """
+    plan, cum, start = [], 0, 0
+    for i, ph in enumerate(blend.phases):
+        cum += ph["tokens"]
+        end = max(start + 1, math.ceil(cum / tokens_per_iter))
+        if i == len(blend.phases) - 1 or end >= total_iters:
+            end = total_iters
+        plan.append({"index": i, "name": ph["name"], "start_iter": start, "end_iter": end,
+                     "weights": ph["weights"]})
+        start = end
+        if end >= total_iters:
+            break
+    return plan
+
+
+def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None) -> dict:
+    """Validate a raw config for a world size and return the complete config the workers use.
+
+    Raises ConfigError naming the offending field for every check the issue lists.
+    """
+    cfg = _merge(DEFAULTS, raw)
+    par, tr = cfg["parallel"], cfg["training"]
+    tp, pp, vpp = int(par["tp"]), int(par["pp"]), par["vpp"]
+    if tp < 1 or pp < 1:
+        raise ConfigError("parallel.tp and parallel.pp must be >= 1")
+    if world_size % (tp * pp):
+        raise ConfigError(f"world size {world_size} is not divisible by tp*pp = {tp}*{pp} = {tp * pp}")
+    dp = world_size // (tp * pp)
+    if cfg["precision"] == "auto":
+        cfg["precision"] = "bf16" if cuda else "fp32"
+    if cfg["precision"] not in ("fp32", "bf16"):
+        raise ConfigError(f"precision must be fp32 or bf16, got {cfg['precision']!r}")
+    if cfg["precision"] == "bf16" and not cuda:
+        raise ConfigError("precision bf16 needs a GPU; use precision=fp32 on CPU")
+    if par["sequence_parallel"] and not cuda:
+        raise ConfigError("parallel.sequence_parallel needs a GPU (torch norms without Apex/TE "
+                          "do not support it on CPU)")
+    if par["sequence_parallel"] and tp == 1:
+        par["sequence_parallel"] = False
+    if par["distributed_optimizer"] == "auto":
+        par["distributed_optimizer"] = bool(cuda and dp > 1)
+    elif par["distributed_optimizer"] and not cuda:
+        raise ConfigError("parallel.distributed_optimizer is GPU-only here: its checkpoint load "
+                          "breaks with torch's CPU AdamW; set it to false or auto on CPU")
+    par.update(tp=tp, pp=pp, dp=dp, world_size=world_size)
+
+    # Data first: the model vocab may come from the tokenizer.
+    if not cfg["data"]["blend"]:
+        raise ConfigError("data.blend is required (path to blend.json written by garden run)")
+    blend_path = Path(cfg["data"]["blend"])
+    if not blend_path.is_absolute() and base_dir is not None and not blend_path.exists():
+        blend_path = base_dir / blend_path
+    try:
+        blend = load_blend(blend_path)
+    except BlendError as e:
+        raise ConfigError(str(e)) from None
+    cfg["data"]["blend"] = str(blend_path.resolve())
+    cfg["data"]["resolved"] = blend.to_dict()
+
+    m = cfg["model"] = resolve_model(cfg["model"], blend.vocab_size)
+    if blend.vocab_size is not None and blend.vocab_size > m["vocab_size"]:
+        raise ConfigError(f"tokenizer vocab {blend.vocab_size} is larger than model.vocab_size "
+                          f"{m['vocab_size']}; raise model.vocab_size")
+    if m["num_attention_heads"] % tp:
+        raise ConfigError(f"model.num_attention_heads {m['num_attention_heads']} is not divisible "
+                          f"by parallel.tp {tp}")
+    if m["num_query_groups"] % tp or m["num_attention_heads"] % m["num_query_groups"]:
+        raise ConfigError(f"model.num_query_groups {m['num_query_groups']} must divide the heads "
+                          f"and be divisible by parallel.tp {tp}")
+    if m["hidden_size"] % m["num_attention_heads"]:
+        raise ConfigError("model.hidden_size must be divisible by model.num_attention_heads")
+    if m["vocab_size"] % tp:
+        raise ConfigError(f"model.vocab_size {m['vocab_size']} is not divisible by tp {tp}")
+    if m["ffn_hidden_size"] % tp:
+        raise ConfigError(f"model.ffn_hidden_size {m['ffn_hidden_size']} not divisible by tp {tp}")
+    stages = pp * (vpp or 1)
+    if vpp is not None and (pp < 2 or int(vpp) < 2):
+        raise ConfigError("parallel.vpp (virtual pipeline) needs pp >= 2 and vpp >= 2")
+    if m["num_layers"] % stages:
+        raise ConfigError(f"model.num_layers {m['num_layers']} is not divisible by "
+                          f"pp{'*vpp' if vpp else ''} = {stages}")
+    if m["num_experts"] is not None:
+        if not (1 <= int(m["top_k"]) <= int(m["num_experts"])):
+            raise ConfigError("model.top_k must be between 1 and model.num_experts")
+
+    mb, gb, seq = int(tr["micro_batch"]), int(tr["global_batch"]), int(tr["seq_len"])
+    if gb % (mb * dp):
+        raise ConfigError(f"training.global_batch {gb} is not divisible by micro_batch*dp = "
+                          f"{mb}*{dp} = {mb * dp}")
+    if vpp and (gb // (mb * dp)) % pp:
+        raise ConfigError("with parallel.vpp the number of microbatches must be a multiple of pp")
+    tr.update(micro_batch=mb, global_batch=gb, seq_len=seq,
+              num_microbatches=gb // (mb * dp), tokens_per_iter=gb * seq)
+    if tr["train_iters"] is not None:
+        total = int(tr["train_iters"])
+    elif tr["train_tokens"] is not None:
+        total = math.ceil(float(tr["train_tokens"]) / tr["tokens_per_iter"])
+    else:
+        total = math.ceil(sum(p["tokens"] for p in blend.phases) / tr["tokens_per_iter"])
+    if total < 0:
+        raise ConfigError("training.train_iters must be >= 0")
+    tr["train_iters"] = total
+    tr["lr"] = float(tr["lr"])
+    tr["min_lr"] = float(tr["min_lr"]) if tr["min_lr"] is not None else 0.1 * tr["lr"]
+    if tr["warmup_iters"] is None:
+        tr["warmup_iters"] = max(1, round(0.01 * total)) if total else 0
+    if tr["recompute"] not in (None, False, "selective", "full", True):
+        raise ConfigError("training.recompute must be null, selective or full")
+    if tr["recompute"] is True:
+        tr["recompute"] = "full"
+    cfg["data"]["phases"] = plan_phases(blend, tr["tokens_per_iter"], max(total, 1))
+
+    if cfg["run_dir"] is None:
+        cfg["run_dir"] = str(Path("out/train") / str(cfg["name"]))
+    cfg["run_dir"] = str(Path(cfg["run_dir"]).resolve())
+    ck = cfg["checkpoint"]
+    ck["dir"] = str(Path(ck["dir"] or Path(cfg["run_dir"]) / "checkpoints").resolve())
+    for key in ("load", "init_from"):
+        if ck[key]:
+            if not Path(ck[key]).exists():
+                raise ConfigError(f"checkpoint.{key} {ck[key]} does not exist")
+            ck[key] = str(Path(ck[key]).resolve())
+    if int(cfg["logging"]["interval"]) < 1:
+        raise ConfigError("logging.interval must be >= 1")
+    cfg["cuda"] = bool(cuda)
+    return cfg

@@ -1,0 +1,114 @@
+"""Build the LLaMA-style megatron-core GPTModel chunks (wrapped in megatron DDP) and count FLOPs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+def transformer_config(cfg: dict):
+    """TransformerConfig for the model/parallel/precision sections (LLaMA design, no fusions
+    that need Apex/TE, CPU initialisation so every TP layout draws the same master weights)."""
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    m, par, tr = cfg["model"], cfg["parallel"], cfg["training"]
+    bf16 = cfg["precision"] == "bf16"
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    kw: dict[str, Any] = {}
+    if tr["recompute"] == "full":
+        kw.update(recompute_granularity="full", recompute_method="uniform", recompute_num_layers=1)
+    elif tr["recompute"] == "selective":
+        kw.update(recompute_granularity="selective")
+    if m.get("num_experts"):
+        kw.update(num_moe_experts=int(m["num_experts"]), moe_router_topk=int(m["top_k"]),
+                  moe_aux_loss_coeff=float(m["moe_aux_loss_coeff"]),
+                  moe_router_load_balancing_type="aux_loss",
+                  moe_token_dispatcher_type="alltoall", moe_grouped_gemm=False)
+    return TransformerConfig(
+        num_layers=m["num_layers"], hidden_size=m["hidden_size"],
+        num_attention_heads=m["num_attention_heads"], num_query_groups=m["num_query_groups"],
+        ffn_hidden_size=m["ffn_hidden_size"],
+        normalization="RMSNorm", layernorm_epsilon=float(m["norm_eps"]),
+        gated_linear_unit=True, activation_func=F.silu, add_bias_linear=False,
+        hidden_dropout=0.0, attention_dropout=0.0, init_method_std=float(m["init_std"]),
+        tensor_model_parallel_size=par["tp"], pipeline_model_parallel_size=par["pp"],
+        virtual_pipeline_model_parallel_size=par["vpp"],
+        sequence_parallel=bool(par["sequence_parallel"]),
+        bf16=bf16, params_dtype=dtype, pipeline_dtype=dtype,
+        use_cpu_initialization=not cfg["cuda"],
+        calculate_per_token_loss=True,
+        bias_activation_fusion=False, masked_softmax_fusion=False, persist_layer_norm=False,
+        bias_dropout_fusion=False, apply_rope_fusion=False, gradient_accumulation_fusion=False,
+        cross_entropy_loss_fusion=False, deallocate_pipeline_outputs=False,
+        **kw,
+    )
+
+
+def _layer_spec(cfg: dict):
+    from megatron.core.models.gpt import gpt_layer_specs as specs
+
+    n_exp = cfg["model"].get("num_experts")
+    if cfg["cuda"]:
+        try:
+            import transformer_engine  # noqa: F401
+
+            return specs.get_gpt_layer_with_transformer_engine_spec(num_experts=n_exp)
+        except ImportError:
+            pass
+    return specs.get_gpt_layer_local_spec(num_experts=n_exp, normalization="RMSNorm")
+
+
+def build_model(cfg: dict) -> list:
+    """GPTModel chunks for this rank's pipeline stage(s), each wrapped in megatron DDP."""
+    from megatron.core import parallel_state as ps
+    from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
+    from megatron.core.models.gpt import GPTModel
+
+    tcfg = transformer_config(cfg)
+    spec = _layer_spec(cfg)
+    vpp = cfg["parallel"]["vpp"] or 1
+    chunks = []
+    for i in range(vpp):
+        vp_stage = i if cfg["parallel"]["vpp"] else None
+        pre = ps.is_pipeline_first_stage(ignore_virtual=False, vp_stage=vp_stage)
+        post = ps.is_pipeline_last_stage(ignore_virtual=False, vp_stage=vp_stage)
+        model = GPTModel(
+            config=tcfg, transformer_layer_spec=spec, vocab_size=cfg["model"]["vocab_size"],
+            max_sequence_length=cfg["training"]["seq_len"], pre_process=pre, post_process=post,
+            share_embeddings_and_output_weights=False, position_embedding_type="rope",
+            rotary_base=int(cfg["model"]["rotary_base"]), vp_stage=vp_stage,
+        )
+        if cfg["cuda"]:
+            model.cuda(torch.cuda.current_device())
+        chunks.append(model)
+    ddp_cfg = DistributedDataParallelConfig(
+        grad_reduce_in_fp32=True, overlap_grad_reduce=False,
+        use_distributed_optimizer=bool(cfg["parallel"]["distributed_optimizer"]),
+        average_in_collective=False,
+    )
+    return [DistributedDataParallel(config=tcfg, ddp_config=ddp_cfg, module=m,
+                                    disable_bucketing=i > 0) for i, m in enumerate(chunks)]
+
+
+def param_counts(m: dict) -> dict[str, float]:
+    """Parameter counts of the full model from its shape (no torch needed)."""
+    h, L, f, v = m["hidden_size"], m["num_layers"], m["ffn_hidden_size"], m["vocab_size"]
+    hd = h // m["num_attention_heads"]
+    attn = h * h * 2 + 2 * h * hd * m["num_query_groups"]
+    mlp = 3 * h * f
+    experts = m.get("num_experts") or 0
+    mlp_total = mlp * experts + h * experts if experts else mlp
+    mlp_active = mlp * int(m["top_k"]) + h * experts if experts else mlp
+    norms = 2 * h
+    layer_total, layer_active = attn + mlp_total + norms, attn + mlp_active + norms
+    return {"total": L * layer_total + 2 * v * h + h,
+            "active_matmul": L * (attn + mlp_active) + v * h}
+
+
+def flops_per_token(m: dict, seq_len: int) -> float:
+    """Training FLOPs per token: 6N (N = active matmul params incl. the LM head, not the
+    embedding lookup) plus causal-free attention 12 * L * h * s (PaLM appendix B)."""
+    n = param_counts(m)["active_matmul"]
+    return 6 * n + 12 * m["num_layers"] * m["hidden_size"] * seq_len

@@ -1,0 +1,125 @@
+"""torchrun entry point: `python -m trainer.worker RESOLVED_CONFIG.json`.
+
+Sets up one rank (process group, CPU bridge when there is no CUDA, megatron parallel state,
+seeds), builds model/optimizer/data, restores a checkpoint, and runs the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from datetime import timedelta
+
+import torch
+
+
+def setup_distributed(cfg: dict) -> None:
+    """Process group (nccl on GPU, gloo on CPU), megatron parallel groups and RNG seeds."""
+    from megatron.core import parallel_state as ps
+    from megatron.core.tensor_parallel import model_parallel_cuda_manual_seed
+
+    if cfg["cuda"]:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    else:
+        from trainer import cpu
+
+        cpu.install()
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if cfg["cuda"] else "gloo",
+                                             timeout=timedelta(minutes=10))
+    par = cfg["parallel"]
+    ps.initialize_model_parallel(tensor_model_parallel_size=par["tp"],
+                                 pipeline_model_parallel_size=par["pp"],
+                                 virtual_pipeline_model_parallel_size=par["vpp"])
+    seed = int(cfg["training"]["seed"])
+    torch.manual_seed(seed)  # same on all ranks: CPU init draws identical master weights
+    model_parallel_cuda_manual_seed(seed)
+
+
+def build_optimizer(cfg: dict, model: list):
+    """megatron AdamW (β=(0.9, 0.95), wd 0.1, clip 1.0 by default), distributed on GPU+DP."""
+    from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
+
+    tr = cfg["training"]
+    ocfg = OptimizerConfig(
+        optimizer="adam", lr=tr["lr"], min_lr=tr["min_lr"], weight_decay=float(tr["weight_decay"]),
+        adam_beta1=float(tr["beta1"]), adam_beta2=float(tr["beta2"]), adam_eps=float(tr["eps"]),
+        clip_grad=float(tr["grad_clip"]), bf16=cfg["precision"] == "bf16",
+        params_dtype=torch.bfloat16 if cfg["precision"] == "bf16" else torch.float32,
+        use_distributed_optimizer=bool(cfg["parallel"]["distributed_optimizer"]),
+    )
+    return get_megatron_optimizer(ocfg, model)
+
+
+def _check_compatible(cfg: dict, state: dict, path) -> None:
+    tr = cfg["training"]
+    if state.get("model") and {k: state["model"][k] for k in ("num_layers", "hidden_size",
+                                                              "vocab_size")} != \
+            {k: cfg["model"][k] for k in ("num_layers", "hidden_size", "vocab_size")}:
+        raise SystemExit(f"checkpoint {path} was trained with model {state['model']}, "
+                         f"config asks for {cfg['model']}")
+    for key in ("global_batch", "seq_len"):
+        if key in state and state[key] != tr[key]:
+            raise SystemExit(f"checkpoint {path} used training.{key}={state[key]}; resuming needs "
+                             f"the same value (got {tr[key]}) so data positions line up")
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[0]) as f:
+        cfg = json.load(f)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    setup_distributed(cfg)
+    from megatron.core.distributed import finalize_model_grads
+
+    from trainer import checkpoint, data, loop, model as model_mod
+
+    rank = torch.distributed.get_rank()
+    model = model_mod.build_model(cfg)
+    tcfg = model[0].config
+    tcfg.finalize_model_grads_func = finalize_model_grads
+    tcfg.no_sync_func = [m.no_sync for m in model] if len(model) > 1 else model[0].no_sync
+    optimizer = build_optimizer(cfg, model)
+
+    ck, state = cfg["checkpoint"], {}
+    path = checkpoint.latest(ck["dir"]) or (ck["load"] and ck["load"])
+    if path:
+        state = checkpoint.read_state(path)
+        _check_compatible(cfg, state, path)
+        checkpoint.load(path, model, optimizer)
+        if rank == 0:
+            print(f"resumed from {path}: iteration {state['iteration']}, phase "
+                  f"{state['phase']!r} at sample {state['phase_position_samples']} of the phase, "
+                  f"{state['consumed_tokens']:,} tokens consumed", flush=True)
+    elif ck["init_from"]:
+        checkpoint.load(ck["init_from"], model, None)
+        if rank == 0:
+            print(f"initialised weights from {ck['init_from']}", flush=True)
+    phases = data.build_phase_datasets(cfg)
+    if rank == 0:
+        n = model_mod.param_counts(cfg["model"])["total"]
+        par = cfg["parallel"]
+        print(f"model {cfg['model']['preset']}: {n / 1e6:.2f}M params | tp {par['tp']} pp "
+              f"{par['pp']} dp {par['dp']} | {cfg['training']['train_iters']} iterations x "
+              f"{cfg['training']['tokens_per_iter']:,} tokens | phases "
+              f"{[(p['name'], p['start_iter'], p['end_iter']) for p in cfg['data']['phases']]}",
+              flush=True)
+    trainer = loop.Trainer(cfg, model, optimizer, phases, state)
+    try:
+        trainer.run()
+    except loop.NonFiniteLoss as e:
+        if rank == 0:
+            print(f"ERROR: {e}", flush=True)
+            trainer.metrics.write({"iteration": trainer.iteration + 1, "error": str(e),
+                                   "loss": None, "phase": None, "consumed_tokens": None})
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+        return 3
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
