@@ -56,12 +56,53 @@ def open_decompressed(path: str) -> io.BufferedIOBase:
 
         return gzip.open(path, "rb")
     if fmt == "jsonl.zst":
+        return io.BufferedReader(_ZstdRaw(path), buffer_size=CHUNK)
+    return open(path, "rb")
+
+
+class _ZstdRaw(io.RawIOBase):
+    """Multi-frame zstd decompression that raises EOFError on a truncated stream.
+
+    zstandard's own stream reader returns a truncated frame's prefix silently; a pipeline
+    must say that the file ended early, and where.
+    """
+
+    def __init__(self, path: str) -> None:
         import zstandard
 
-        raw = open(path, "rb")
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
-        return io.BufferedReader(reader, buffer_size=CHUNK)
-    return open(path, "rb")
+        self._zstd = zstandard
+        self._fh = open(path, "rb")
+        self._dobj = zstandard.ZstdDecompressor().decompressobj()
+        self._pending = b""
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = self._fh.read(1 << 20)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError(f"truncated zstd stream at compressed offset {self._fh.tell()}")
+                return 0
+            while chunk:
+                self._in_frame = True
+                self._pending += self._dobj.decompress(chunk)
+                if self._dobj.eof:
+                    chunk = self._dobj.unused_data
+                    self._dobj = self._zstd.ZstdDecompressor().decompressobj()
+                    self._in_frame = False
+                else:
+                    chunk = b""
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 def file_fingerprint(path: str) -> str:
