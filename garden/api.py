@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import platform
 import shutil
 from importlib.metadata import PackageNotFoundError, version
@@ -15,6 +16,7 @@ from garden.io.writer import atomic_write_bytes
 from garden.progress import Progress
 from garden.recipe import Recipe
 
+TEMP_RE = re.compile(r"\.tmp-\d+$")
 LOCK_PACKAGES = ("pyarrow", "datasketch", "fasttext-modern", "regex", "tokenizers", "numpy", "pyyaml", "ray")
 
 
@@ -38,6 +40,17 @@ def write_lock(recipe: Recipe) -> None:
     text = f"# Resolved from {recipe.path}: every default filled in, with the package versions used.\n"
     text += yaml.safe_dump(lock, sort_keys=False, allow_unicode=True)
     atomic_write_bytes(os.path.join(recipe.output, "recipe.lock.yaml"), text.encode())
+
+
+def remove_stale_temp_files(root: str) -> int:
+    """Temp files of a killed run are never complete: delete them before resuming."""
+    removed = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if TEMP_RE.search(name):
+                os.remove(os.path.join(dirpath, name))
+                removed += 1
+    return removed
 
 
 def make_executor(name: str, workers: int, progress: Progress, address: str | None = None) -> Any:
@@ -64,6 +77,7 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
             elif os.path.exists(path):
                 os.remove(path)
     os.makedirs(recipe.output, exist_ok=True)
+    remove_stale_temp_files(recipe.output)
     write_lock(recipe)
     ex = make_executor(executor, recipe.workers, progress, address)
     try:
