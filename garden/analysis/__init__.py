@@ -1,0 +1,1 @@
+"""Corpus analysis (`garden analyze`) and the HTML reports (analysis and per-run)."""

@@ -1,0 +1,194 @@
+"""Everything measured on one sampled document: statistics, language, PII, tokens, MinHash.
+
+Runs in worker processes on chunks of the sample. Optional helpers (the `language` and `pii`
+operators, a tokenizer) are loaded once per process; when one cannot be loaded the analysis
+goes on without it and says why in `notes`.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from garden.analysis.stats import doc_stats
+from garden.text import words
+
+NUM_PERM = 128
+SHINGLE = 5
+MINHASH_SEED = 1
+
+_HELPERS: dict[str, Any] = {}
+NOTES: dict[str, str] = {}
+
+
+def _meta(doc: dict) -> dict:
+    raw = doc.get("meta")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _operator(name: str):
+    """An instance of a registered operator with its default parameters, or None (reason in NOTES)."""
+    key = f"op:{name}"
+    if key not in _HELPERS:
+        from garden import registry
+
+        _HELPERS[key] = None
+        try:
+            _HELPERS[key] = registry.get(name)()
+        except KeyError:
+            why = registry.UNAVAILABLE.get(name)
+            NOTES[name] = f"operator '{name}' not available" + (f" ({why})" if why else " (not installed)")
+        except Exception as exc:  # a missing model file or dependency
+            NOTES[name] = f"operator '{name}' could not start: {type(exc).__name__}: {exc}"
+    return _HELPERS[key]
+
+
+def _run_operator(op, docs: list[dict]) -> list[dict]:
+    """Annotated copies of `docs` (a filter's verdicts are ignored: only its annotations matter)."""
+    from garden.operator import Filter, Mapper
+
+    copies = [dict(d) for d in docs]
+    if isinstance(op, Mapper):
+        return list(op.map_batch(copies))
+    if isinstance(op, Filter):
+        op.keep_batch(copies)
+        return copies
+    return copies
+
+
+def _columns(op, kind: str) -> list[str]:
+    outs = getattr(op, "outputs", {}) or {}
+    if kind == "str":
+        return [n for n, t in outs.items() if pa.types.is_string(t) or pa.types.is_large_string(t)]
+    if kind == "float":
+        return [n for n, t in outs.items() if pa.types.is_floating(t)]
+    return [n for n, t in outs.items() if pa.types.is_integer(t)]
+
+
+def add_language(docs: list[dict], rows: list[dict]) -> None:
+    """lang / lang_score: the document's column, else meta.lang, else the `language` operator."""
+    need = []
+    for doc, row in zip(docs, rows):
+        lang = doc.get("lang")
+        score = doc.get("lang_score")
+        if lang is None:
+            meta = _meta(doc)
+            lang, score = meta.get("lang") or meta.get("language"), meta.get("lang_score", score)
+            row["lang_from"] = "meta" if lang else None
+        else:
+            row["lang_from"] = "column"
+        row["lang"], row["lang_score"] = lang, _float(score)
+        if lang is None:
+            need.append((doc, row))
+    if not need:
+        return
+    op = _operator("language")
+    if op is None:
+        for _, row in need:
+            row["lang"], row["lang_from"] = "unknown", "none"
+        return
+    try:
+        annotated = _run_operator(op, [d for d, _ in need])
+    except Exception as exc:
+        NOTES["language"] = f"language operator failed: {type(exc).__name__}: {exc}"
+        for _, row in need:
+            row["lang"], row["lang_from"] = "unknown", "none"
+        return
+    lang_col = "lang" if "lang" in (op.outputs or {}) else next(iter(_columns(op, "str")), "lang")
+    score_col = "lang_score" if "lang_score" in (op.outputs or {}) else next(iter(_columns(op, "float")), "lang_score")
+    for (_, row), ann in zip(need, annotated):
+        row["lang"] = ann.get(lang_col) or "unknown"
+        row["lang_score"] = _float(ann.get(score_col))
+        row["lang_from"] = "language operator"
+
+
+def add_pii(docs: list[dict], rows: list[dict]) -> None:
+    """pii_count (and per-kind counts): the document's columns, else the `pii` operator if importable."""
+    if all(doc.get("pii_count") is not None for doc in docs):
+        for doc, row in zip(docs, rows):
+            row["pii_count"] = int(doc["pii_count"])
+        return
+    op = _operator("pii")
+    if op is None:
+        return
+    try:
+        annotated = _run_operator(op, docs)
+    except Exception as exc:
+        NOTES["pii"] = f"pii operator failed: {type(exc).__name__}: {exc}"
+        return
+    cols = _columns(op, "int")
+    if not cols:
+        NOTES["pii"] = "pii operator adds no integer count column; PII not counted"
+        return
+    for ann, row in zip(annotated, rows):
+        kinds = {c: int(ann.get(c) or 0) for c in cols}
+        row["pii_count"] = kinds["pii_count"] if "pii_count" in kinds else sum(kinds.values())
+        if len(kinds) > 1:
+            row["pii_kinds"] = {k: v for k, v in kinds.items() if k != "pii_count"}
+
+
+def _tokenizer(path: str):
+    key = f"tok:{path}"
+    if key not in _HELPERS:
+        from tokenizers import Tokenizer
+
+        _HELPERS[key] = Tokenizer.from_file(path)
+    return _HELPERS[key]
+
+
+def add_tokens(docs: list[dict], rows: list[dict], tokenizer_path: str) -> None:
+    enc = _tokenizer(tokenizer_path).encode_batch([d["text"] for d in docs], add_special_tokens=False)
+    for e, row in zip(enc, rows):
+        row["tokens"] = len(e.ids)
+        row["chars_per_token"] = row["chars"] / len(e.ids) if e.ids else None
+
+
+def shingles(text: str, n: int = SHINGLE) -> set[bytes]:
+    """Word n-grams (a CJK character is a word), the same unit near-dedup compares."""
+    ws = [w.lower() for w in words(text)]
+    if len(ws) < n:
+        return {" ".join(ws).encode()} if ws else {b""}
+    return {" ".join(ws[i:i + n]).encode() for i in range(len(ws) - n + 1)}
+
+
+def signature(text: str) -> np.ndarray:
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED)
+    m.update_batch(list(shingles(text)))
+    return m.hashvalues.astype(np.uint64)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def annotate_chunk(docs: list[dict], tokenizer_path: str | None = None, minhash: bool = True) -> dict:
+    """Rows of measurements for a chunk of sampled documents (plus MinHash signatures as bytes)."""
+    rows = []
+    for doc in docs:
+        text = doc.get("text") or ""
+        row: dict[str, Any] = {"id": str(doc.get("id")), "source": doc.get("source") or "unknown"}
+        row.update(doc_stats(text))
+        q = doc.get("quality_score")
+        if q is None:
+            q = _meta(doc).get("quality_score")
+        row["quality_score"] = _float(q)
+        rows.append(row)
+    add_language(docs, rows)
+    add_pii(docs, rows)
+    if tokenizer_path:
+        add_tokens(docs, rows, tokenizer_path)
+    sigs = b"".join(signature(d.get("text") or "").tobytes() for d in docs) if minhash else b""
+    return {"rows": rows, "signatures": sigs, "notes": dict(NOTES)}

@@ -1,0 +1,183 @@
+"""Stream inputs once and keep a deterministic sample: the N documents with the smallest hash.
+
+A bottom-N sample by hash of (seed, source, id) is the same whatever the worker count, the
+shard boundaries or the input order, and needs memory for N documents only. Every document
+still counts toward the totals (documents, characters, quarantined records per source).
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import heapq
+import os
+from collections import Counter
+from typing import Iterator
+
+import pyarrow.parquet as pq
+
+from garden.io.inputs import InputShard, plan_inputs
+from garden.io.reader import ReadResult, read_shard
+from garden.recipe import INPUT_SUFFIXES, InputSpec
+
+RUN_COLUMNS = {"id", "text", "source", "meta"}
+BATCH = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleTask:
+    """One unit of reading: a raw input shard, or one file of a run's output (data/, rejected/)."""
+
+    shard: dict | None = None      # InputShard.to_dict() for raw input
+    output_file: str = ""          # a Garden output file (keeps source and annotation columns)
+    size: int = 0
+
+
+def priority(seed: int, source: str, doc_id: str) -> int:
+    """64-bit hash deciding sample membership (smallest N win)."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}\x00{source}\x00{doc_id}".encode(), digest_size=8).digest(), "big")
+
+
+def source_name(path: str) -> str:
+    """en_fortunes.jsonl.gz → en_fortunes."""
+    name = os.path.basename(path.rstrip(os.sep))
+    for suffix in sorted(INPUT_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _is_run_output_file(path: str) -> bool:
+    if not path.endswith(".parquet"):
+        return False
+    try:
+        names = set(pq.ParquetFile(path).schema_arrow.names)
+    except Exception:
+        return False
+    return RUN_COLUMNS <= names
+
+
+def _expand(arg: str) -> list[str]:
+    if any(ch in arg for ch in "*?["):
+        return sorted(glob.glob(arg, recursive=True))
+    return [arg] if os.path.exists(arg) else []
+
+
+def _run_output_files(directory: str) -> list[str]:
+    """A run directory → its data/ files; a data/ (or rejected/<op>/) directory → its part files."""
+    data = os.path.join(directory, "data")
+    if os.path.isfile(os.path.join(directory, "stats.json")) and os.path.isdir(data):
+        directory = data
+    files = []
+    for suffix in (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst"):
+        files += glob.glob(os.path.join(directory, f"*{suffix}"))
+    return sorted(files)
+
+
+def plan_tasks(paths: list[str], shard_size: int = 32 << 20, text_field: str = "text",
+               id_field: str = "id") -> list[SampleTask]:
+    """Reading tasks for files, globs, run directories and data/ directories."""
+    tasks: list[SampleTask] = []
+    missing = []
+    for arg in paths:
+        matches = _expand(arg)
+        if not matches:
+            missing.append(arg)
+        for path in matches:
+            if os.path.isdir(path):
+                files = _run_output_files(path)
+                if not files:
+                    raise FileNotFoundError(f"{path}: no run output (data/part-*.parquet|jsonl*) or input files in it")
+                parent_is_run = any(os.path.isfile(os.path.join(p, "stats.json"))
+                                    for p in (path, os.path.dirname(path.rstrip(os.sep))))
+                for f in files:
+                    if parent_is_run or _is_run_output_file(f):
+                        tasks.append(SampleTask(output_file=f, size=os.path.getsize(f)))
+                    else:
+                        tasks += _raw_tasks(f, shard_size, text_field, id_field)
+            elif _is_run_output_file(path):
+                tasks.append(SampleTask(output_file=path, size=os.path.getsize(path)))
+            else:
+                tasks += _raw_tasks(path, shard_size, text_field, id_field)
+    if missing:
+        raise FileNotFoundError(f"no files match: {', '.join(missing)}")
+    return tasks
+
+
+def _raw_tasks(path: str, shard_size: int, text_field: str, id_field: str) -> list[SampleTask]:
+    spec = InputSpec(path=path, source=source_name(path), text_field=text_field, id_field=id_field)
+    return [SampleTask(shard=s.to_dict(), size=s.size) for s in plan_inputs([spec], shard_size)]
+
+
+def _batches(task: SampleTask, result: ReadResult) -> Iterator[list[dict]]:
+    if task.shard is not None:
+        yield from read_shard(InputShard(**task.shard), result, BATCH)
+        return
+    from garden.executor.tasks import read_output
+
+    for batch in read_output(task.output_file, None, BATCH):
+        docs = batch.to_pylist()
+        for d in docs:
+            d.setdefault("source", source_name(task.output_file))
+            d["source"] = d["source"] or "unknown"
+        yield docs
+
+
+def sample_task(task: SampleTask, n: int, seed: int) -> dict:
+    """Bottom-n documents of one task by priority, and totals over all its documents."""
+    heap: list[tuple[int, str, int, dict]] = []  # max-heap via negated priority; serial breaks ties
+    docs_by_source: Counter = Counter()
+    chars_by_source: Counter = Counter()
+    result = ReadResult()
+    nbytes = serial = 0
+    for docs in _batches(task, result):
+        for doc in docs:
+            src = doc.get("source") or "unknown"
+            text = doc.get("text") or ""
+            docs_by_source[src] += 1
+            chars_by_source[src] += len(text)
+            nbytes += len(text)
+            if n <= 0:
+                continue
+            p = priority(seed, src, str(doc.get("id")))
+            serial += 1
+            item = (-p, str(doc.get("id")), serial, doc)
+            if len(heap) < n:
+                heapq.heappush(heap, item)
+            elif -p > heap[0][0]:
+                heapq.heapreplace(heap, item)
+    quarantined: Counter = Counter(q["source"] for q in result.quarantine)
+    return {"sample": [(-p, i, s, d) for p, i, s, d in heap], "docs": dict(docs_by_source),
+            "chars": dict(chars_by_source), "quarantined": dict(quarantined),
+            "quarantine_examples": result.quarantine[:5], "bytes": nbytes}
+
+
+class SampleMerger:
+    """Merges task results into the global bottom-n sample and totals."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.heap: list[tuple[int, str, int, dict]] = []
+        self.docs: Counter = Counter()
+        self.chars: Counter = Counter()
+        self.quarantined: Counter = Counter()
+        self.quarantine_examples: list[dict] = []
+        self.serial = 0
+
+    def add(self, res: dict) -> None:
+        self.docs.update(res["docs"])
+        self.chars.update(res["chars"])
+        self.quarantined.update(res["quarantined"])
+        if len(self.quarantine_examples) < 10:
+            self.quarantine_examples += res["quarantine_examples"][: 10 - len(self.quarantine_examples)]
+        for p, i, s, d in res["sample"]:
+            self.serial += 1
+            item = (-p, i, self.serial, d)
+            if len(self.heap) < self.n:
+                heapq.heappush(self.heap, item)
+            elif -p > self.heap[0][0]:
+                heapq.heapreplace(self.heap, item)
+
+    def sample(self) -> list[dict]:
+        """The sample in a canonical order (by priority), independent of how it was read."""
+        return [d for _, _, _, d in sorted(((-p, i, s, d) for p, i, s, d in self.heap), key=lambda t: (t[0], t[1]))]

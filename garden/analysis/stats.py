@@ -1,0 +1,127 @@
+"""Per-document statistics and their summaries, language-aware (a CJK character is a word).
+
+The numbers mean the same thing as the filters that use them (garden.text.words), so a
+threshold read off an analysis applies unchanged in a recipe.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Iterable, Sequence
+
+import regex
+
+from garden.text import words
+
+SYMBOL_RE = regex.compile(r"\p{S}")
+PUNCT_OR_SYMBOL_RE = regex.compile(r"[\p{P}\p{S}]")
+DIGIT_RE = regex.compile(r"\p{Nd}")
+SPACE_RE = regex.compile(r"\s")
+
+# name → (label, description, log-scale histogram)
+STATS: dict[str, tuple[str, str, bool]] = {
+    "chars": ("characters", "len(text)", True),
+    "words": ("words", "garden.text.words: letter/digit runs, each CJK character one word", True),
+    "lines": ("lines", "newline-separated lines, blank ones included", True),
+    "mean_word_len": ("mean word length", "characters per word", False),
+    "mean_line_len": ("mean line length", "characters per line (without the newline)", False),
+    "symbol_ratio": ("symbol ratio", "symbol characters (Unicode S*: # $ + < = > | ~ emoji …) / characters", False),
+    "non_alnum_ratio": ("non-alphanumeric ratio", "punctuation and symbols / non-space characters", False),
+    "digit_ratio": ("digit ratio", "decimal digits / non-space characters", False),
+    "dup_line_ratio": ("duplicate-line ratio", "non-blank lines equal to an earlier line / non-blank lines", False),
+    "top_2gram_ratio": ("top 2-gram ratio", "characters in the most frequent repeated word 2-gram / word characters", False),
+    "top_3gram_ratio": ("top 3-gram ratio", "same for word 3-grams", False),
+    "top_4gram_ratio": ("top 4-gram ratio", "same for word 4-grams", False),
+}
+OPTIONAL_STATS: dict[str, tuple[str, str, bool]] = {
+    "lang_score": ("language score", "confidence of the language label", False),
+    "quality_score": ("quality score", "the quality_score annotation", False),
+    "pii_count": ("PII matches", "emails, phones, IDs, IPs found by the pii operator", False),
+    "tokens": ("tokens", "tokens with the given tokenizer", True),
+    "chars_per_token": ("characters per token", "len(text) / tokens", False),
+}
+
+
+def top_ngram_ratio(ws: Sequence[str], n: int, total_chars: int) -> float:
+    """Gopher's repetition signal: share of word characters covered by the most frequent n-gram.
+
+    Counted only when that n-gram occurs more than once; 0 for texts with fewer than n words.
+    """
+    if len(ws) < n or total_chars <= 0:
+        return 0.0
+    counts = Counter(tuple(ws[i:i + n]) for i in range(len(ws) - n + 1))
+    gram, count = counts.most_common(1)[0]
+    if count < 2:
+        return 0.0
+    return min(1.0, count * sum(len(w) for w in gram) / total_chars)
+
+
+def doc_stats(text: str) -> dict[str, float]:
+    """The built-in statistics of one text (see STATS for definitions)."""
+    n_chars = len(text)
+    ws = words(text)
+    n_words = len(ws)
+    word_chars = sum(len(w) for w in ws)
+    line_list = text.split("\n") if text else []
+    n_lines = len(line_list)
+    non_space = n_chars - len(SPACE_RE.findall(text))
+    stripped = [ln.strip() for ln in line_list if ln.strip()]
+    dups = len(stripped) - len(set(stripped))
+    return {
+        "chars": n_chars,
+        "words": n_words,
+        "lines": n_lines,
+        "mean_word_len": word_chars / n_words if n_words else 0.0,
+        "mean_line_len": sum(len(ln) for ln in line_list) / n_lines if n_lines else 0.0,
+        "symbol_ratio": len(SYMBOL_RE.findall(text)) / n_chars if n_chars else 0.0,
+        "non_alnum_ratio": len(PUNCT_OR_SYMBOL_RE.findall(text)) / non_space if non_space else 0.0,
+        "digit_ratio": len(DIGIT_RE.findall(text)) / non_space if non_space else 0.0,
+        "dup_line_ratio": dups / len(stripped) if stripped else 0.0,
+        "top_2gram_ratio": top_ngram_ratio(ws, 2, word_chars),
+        "top_3gram_ratio": top_ngram_ratio(ws, 3, word_chars),
+        "top_4gram_ratio": top_ngram_ratio(ws, 4, word_chars),
+    }
+
+
+def quantile(sorted_vals: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile of an already sorted sequence."""
+    if not sorted_vals:
+        return float("nan")
+    pos = (len(sorted_vals) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_vals) - 1)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
+
+
+def summarize(values: Iterable[float | None]) -> dict[str, float]:
+    """count, mean, min, p10, median, p90, max (None values skipped)."""
+    vals = sorted(float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v)))
+    if not vals:
+        return {"count": 0}
+    return {"count": len(vals), "mean": sum(vals) / len(vals), "min": vals[0], "p10": quantile(vals, 0.1),
+            "median": quantile(vals, 0.5), "p90": quantile(vals, 0.9), "max": vals[-1]}
+
+
+def stat_names(rows: Sequence[dict]) -> list[str]:
+    """Built-in statistics plus the optional ones that at least one row has."""
+    names = list(STATS)
+    for name in OPTIONAL_STATS:
+        if any(r.get(name) is not None for r in rows):
+            names.append(name)
+    return names
+
+
+def stat_info(name: str) -> tuple[str, str, bool]:
+    return STATS.get(name) or OPTIONAL_STATS.get(name) or (name, "", False)
+
+
+def group_summaries(rows: Sequence[dict], key: str, names: Sequence[str]) -> dict[str, dict]:
+    """Per value of `key` (source, lang): docs in the sample and a summary of every statistic."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get(key) or "unknown"), []).append(r)
+    out = {}
+    for value, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        out[value] = {"docs": len(members), "share": len(members) / len(rows),
+                      "stats": {n: summarize(m.get(n) for m in members) for n in names}}
+    return out

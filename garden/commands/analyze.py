@@ -1,0 +1,70 @@
+"""`garden analyze`: statistics, language mix, near-duplicate rate and threshold calibration of a corpus."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("paths", nargs=-1, metavar="PATH_OR_GLOB...")
+@click.option("--sample", "-n", "sample_size", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="Documents to measure (deterministic hash sample; every document is still counted).")
+@click.option("--recipe", "-r", type=click.Path(dir_okay=False, exists=True),
+              help="Calibrate this recipe's filter thresholds on the sample (and analyse its inputs if no PATH).")
+@click.option("--out", "-o", "out_dir", default="analysis", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for analysis.json, report.html and sample_stats.parquet.")
+@click.option("--tokenizer", "-t", type=click.Path(dir_okay=False, exists=True),
+              help="tokenizer.json (HF tokenizers) to count tokens with.")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sample seed.")
+@click.option("--target-drop", "targets", multiple=True, metavar="OP.PARAM=SHARE",
+              help="Suggest the threshold that drops SHARE of the sample, e.g. length_filter.min_words=0.1 (repeatable).")
+@click.option("--write-recipe", type=click.Path(dir_okay=False),
+              help="Write a copy of --recipe with the suggested thresholds.")
+@click.option("--calibration-docs", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Sampled documents used for calibration.")
+@click.option("--dup-threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Jaccard similarity above which two documents count as near-duplicates.")
+@click.option("--text-field", default="text", show_default=True, help="Text field of raw JSONL/parquet input.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_dir: str, tokenizer: str | None,
+            workers: int, seed: int, targets: tuple[str, ...], write_recipe: str | None, calibration_docs: int,
+            dup_threshold: float, text_field: str, quiet: bool) -> None:
+    """Analyse raw input (jsonl, jsonl.gz, jsonl.zst, parquet) or a run's data/: writes analysis.json + report.html."""
+    from garden.analysis.analyze import run_analysis
+    from garden.progress import Progress
+    from garden.recipe import RecipeError
+
+    if not paths and not recipe:
+        raise click.UsageError("give input paths/globs or --recipe")
+    progress = Progress(enabled=not quiet)
+    try:
+        result = run_analysis(list(paths), out_dir, sample_size=sample_size, seed=seed, workers=workers,
+                              tokenizer=tokenizer, recipe_path=recipe, targets=list(targets),
+                              write_recipe_path=write_recipe, calibration_docs=calibration_docs,
+                              dup_threshold=dup_threshold, text_field=text_field, progress=progress)
+    except (RecipeError, ValueError, FileNotFoundError) as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    finally:
+        progress.close()
+    if not quiet:
+        _print_summary(result, out_dir)
+
+
+def _print_summary(a: dict, out_dir: str) -> None:
+    tot, near = a["totals"], a["near_duplicates"]
+    click.echo(f"{tot['docs']:,} documents, {tot['chars']:,} characters in {len(tot['sources'])} sources; "
+               f"{a['sample']['docs']:,} sampled ({100 * a['sample']['fraction']:.1f}%)", err=True)
+    langs = ", ".join(f"{k} {100 * v:.1f}%" for k, v in list(a["languages"]["shares"].items())[:6])
+    click.echo(f"languages: {langs}", err=True)
+    click.echo(f"near-duplicates: {100 * near['sample_dup_rate']:.1f}% of the sample "
+               f"(corpus estimate {100 * near['corpus_dup_rate_estimate']:.1f}%)", err=True)
+    for c in (a.get("calibration") or {}).get("curves", []):
+        if "suggested" in c:
+            click.echo(f"suggested {c['op']}.{c['param']} = {c['suggested']} "
+                       f"(drops {100 * c['suggested_drop']:.1f}%, target {100 * c['target']:.1f}%)", err=True)
+    for note in a["notes"].values():
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {out_dir}/analysis.json, {out_dir}/report.html", err=True)
