@@ -51,7 +51,7 @@ class LocalExecutor:
     def run(self, fn_name: str, task_list: list[dict], describe: Callable[[dict], str]) -> Iterator[dict]:
         if not task_list:
             return
-        if self.workers == 1 or len(task_list) == 1 and self._pool is None:
+        if self.workers == 1:
             tasks.set_progress(self.on_progress)
             for task in task_list:
                 try:
