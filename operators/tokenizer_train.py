@@ -1,0 +1,154 @@
+"""`train_tokenizer`: byte-level BPE trained on the kept documents (or a seeded sample of them)."""
+from __future__ import annotations
+
+import glob
+import os
+from typing import ClassVar, Iterator, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from garden.io.writer import atomic_write_json
+from garden.operator import GlobalOp, StageContext
+from garden.registry import register
+from operators._tok_report import CompressionReport
+from operators._tok_sample import bottom_k, choose, doc_keys
+from operators._tok_train import DEFAULT_PRE_TOKENIZER, check_pre_tokenizer, save_tokenizer_dir, train_bpe
+
+READ_COLUMNS = ("id", "text", "source", "meta", "lang")
+
+
+@register
+class TrainTokenizer(GlobalOp):
+    """Train a byte-level BPE tokenizer (HF tokenizers) on kept documents; writes tokenizer/ in the run dir.
+
+    The sample is the documents with the smallest seeded hash of their id (per source with
+    `balance_sources`), so the same data gives the same tokenizer for any worker count.
+    Documents outside the sample (`check_docs` of them) measure bytes and characters per token
+    per source and language, and every one must survive decode(encode(x)) == x.
+    """
+
+    name = "train_tokenizer"
+    vocab_size: int = 32000
+    min_frequency: int = 2
+    special_tokens: list[str] = []
+    eod_token: str = "<|endoftext|>"
+    sample_docs: Optional[int] = None
+    balance_sources: bool = False
+    seed: int = 0
+    pre_tokenizer: dict = dict(DEFAULT_PRE_TOKENIZER)
+    max_token_length: Optional[int] = None
+    check_docs: int = 1000
+    model_max_length: int = 4096
+    param_docs = {
+        "vocab_size": "vocabulary size including the special tokens",
+        "min_frequency": "a pair must occur this often to be merged",
+        "special_tokens": "extra special tokens (the EOD token is always first, id 0)",
+        "eod_token": "end-of-document token appended after every document by `tokenize`",
+        "sample_docs": "train on this many documents (seeded by id); null = every kept document",
+        "balance_sources": "sample the same number of documents from each source",
+        "seed": "seed of the sample",
+        "pre_tokenizer": "{cjk: run|char|none, digits: individual|groups3|none}",
+        "max_token_length": "longest token in characters (null = no limit)",
+        "check_docs": "documents (held out when possible) for compression figures and the round-trip check",
+        "model_max_length": "written to tokenizer_config.json for transformers",
+    }
+    scan_side_outputs: ClassVar[bool] = False
+
+    @staticmethod
+    def validate_params(params: dict) -> None:
+        check_pre_tokenizer(params["pre_tokenizer"] or {})
+        if params["vocab_size"] < 256 + 1 + len(params["special_tokens"]):
+            raise ValueError("vocab_size must cover the 256 byte symbols plus the special tokens")
+        if params["sample_docs"] is not None and params["sample_docs"] < 1:
+            raise ValueError("sample_docs must be positive (or null for all documents)")
+        if params["check_docs"] < 0:
+            raise ValueError("check_docs must be >= 0")
+
+    def setup(self) -> None:
+        self._shard = -1
+        self._parts: list[pa.Table] = []
+
+    # -- scan: keys of every document, pruned to each shard's bottom-k ----------------------
+    def _limit(self) -> int:
+        return (self.sample_docs or 0) + self.check_docs
+
+    def scan(self, batch: pa.RecordBatch, ctx: StageContext) -> None:
+        if ctx.shard != self._shard:
+            self._shard, self._parts = ctx.shard, []
+        n = batch.num_rows
+        part = pa.table({
+            "key": pa.array(doc_keys(batch.column("id").to_pylist(), self.seed)),
+            "shard": pa.array(np.full(n, ctx.shard, dtype=np.int32)),
+            "row": pa.array(np.arange(ctx.row_offset, ctx.row_offset + n, dtype=np.int64)),
+            "source": batch.column("source"),
+        })
+        self._parts.append(bottom_k(part, self._limit(), self.balance_sources))
+        if len(self._parts) > 8:
+            self._parts = [bottom_k(pa.concat_tables(self._parts), self._limit(), self.balance_sources)]
+        return None
+
+    def scan_end(self, ctx: StageContext) -> pa.Table | None:
+        parts = self._parts if self._shard == ctx.shard else []
+        self._shard, self._parts = -1, []
+        if not parts:
+            return None
+        return bottom_k(pa.concat_tables(parts), self._limit(), self.balance_sources)
+
+    # -- finalize: choose, read texts back, train, check ------------------------------------
+    def finalize(self, ctx: StageContext) -> dict:
+        scan_files = sorted(glob.glob(os.path.join(os.path.dirname(ctx.work_dir), "scan", "shard-*", "rows.parquet")))
+        keys = pa.concat_tables([pq.read_table(f) for f in scan_files]) if scan_files else None
+        if keys is None or keys.num_rows == 0:
+            raise ValueError("train_tokenizer: no documents to train on")
+        train_rows, check_rows, held_out = choose(keys, self.sample_docs, self.check_docs, self.balance_sources)
+        check_docs: list[dict] = []
+        counts = {"documents": 0, "chars": 0}
+
+        def texts() -> Iterator[str]:
+            for shard, path in enumerate(ctx.input_shards):
+                for doc in _iter_docs(path, shard, train_rows, check_rows, everything=self.sample_docs is None):
+                    in_check = (shard, doc["row"]) in check_rows
+                    if in_check:
+                        check_docs.append(doc)
+                    if self.sample_docs is None or (shard, doc["row"]) in train_rows:
+                        counts["documents"] += 1
+                        counts["chars"] += len(doc["text"])
+                        yield doc["text"]
+
+        tok = train_bpe(texts(), self.vocab_size, self.min_frequency, self.eod_token, list(self.special_tokens),
+                        self.pre_tokenizer or {}, self.max_token_length)
+        out_dir = os.path.join(ctx.run_dir, "tokenizer")
+        path = save_tokenizer_dir(tok, out_dir, self.eod_token, list(self.special_tokens), self.model_max_length)
+        from tokenizers import Tokenizer
+
+        report = CompressionReport()
+        report.add(Tokenizer.from_file(path), check_docs)
+        summary = {"vocab_size": tok.get_vocab_size(with_added_tokens=True), "eod_id": tok.token_to_id(self.eod_token),
+                   "eod_token": self.eod_token, "trained_on": counts, "check_held_out": held_out, **report.summary()}
+        atomic_write_json(os.path.join(out_dir, "report.json"), summary)
+        report.raise_on_failure()
+        return {"artifacts": {"tokenizer": path}, **summary}
+
+
+def _iter_docs(path: str, shard: int, train_rows: set, check_rows: set, everything: bool) -> Iterator[dict]:
+    """Documents of one stage-output shard that are in the sample (all of them with `everything`)."""
+    wanted = {row for s, row in train_rows | check_rows if s == shard}
+    if not wanted and not everything:
+        return
+    pf = pq.ParquetFile(path)
+    columns = [c for c in READ_COLUMNS if c in pf.schema_arrow.names]
+    offset = 0
+    for batch in pf.iter_batches(batch_size=4096, columns=columns):
+        n = batch.num_rows
+        if everything:
+            idx = range(n)
+        else:
+            idx = [r - offset for r in range(offset, offset + n) if r in wanted]
+        if idx:
+            rows = batch.take(pa.array(list(idx), pa.int64())).to_pylist() if not everything else batch.to_pylist()
+            for i, doc in zip(idx, rows):
+                doc["row"] = offset + i
+                yield doc
+        offset += n
