@@ -27,10 +27,13 @@ class OpRun:
         self.dropped: Counter = Counter()
         self.errors = 0
         self.seconds = 0.0
+        self.chars_in = 0   # characters of text entering / leaving: the report's character funnel
+        self.chars_out = 0
 
     def stats(self) -> dict:
         return {"in": self.n_in, "out": self.n_out, "dropped": dict(sorted(self.dropped.items())),
-                "errors": self.errors, "seconds": round(self.seconds, 4)}
+                "errors": self.errors, "seconds": round(self.seconds, 4),
+                "chars_in": self.chars_in, "chars_out": self.chars_out}
 
     def _call(self, docs: list[dict]) -> list:
         op = self.op
@@ -47,6 +50,7 @@ class OpRun:
         """Return the documents that go on; dropped ones go to `reject`, failing ones to `quarantine`."""
         start = time.perf_counter()
         self.n_in += len(docs)
+        self.chars_in += sum(len(d.get("text") or "") for d in docs)
         try:
             results = list(self._call(docs))
             if len(results) != len(docs):
@@ -74,6 +78,7 @@ class OpRun:
                 self.dropped[reason] += 1
                 reject(self.label, doc, reason)
         self.n_out += len(out)
+        self.chars_out += sum(len(d.get("text") or "") for d in out)
         self.seconds += time.perf_counter() - start
         return out
 

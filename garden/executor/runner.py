@@ -212,9 +212,12 @@ class Run:
         for s in stream:
             for r in self.stage_stats[s.index]:
                 for key, st in r["ops"].items():
-                    tot = op_totals.setdefault(key, {"in": 0, "out": 0, "dropped": Counter(), "errors": 0, "seconds": 0.0})
+                    tot = op_totals.setdefault(key, {"in": 0, "out": 0, "dropped": Counter(), "errors": 0, "seconds": 0.0,
+                                                      "chars_in": 0, "chars_out": 0})
                     tot["in"] += st["in"]
                     tot["out"] += st["out"]
+                    tot["chars_in"] += st.get("chars_in", 0)  # absent in markers of older runs
+                    tot["chars_out"] += st.get("chars_out", 0)
                     tot["dropped"].update(st["dropped"])
                     tot["errors"] += st["errors"]
                     tot["seconds"] += st["seconds"]
@@ -225,7 +228,8 @@ class Run:
             tot = op_totals.get(key, {"in": 0, "out": 0, "dropped": Counter(), "errors": 0, "seconds": 0.0})
             entry = {"name": spec.name, "kind": spec.cls.kind, "in": tot["in"], "out": tot["out"],
                      "dropped": dict(sorted(tot["dropped"].items())), "errors": tot["errors"],
-                     "seconds": round(tot["seconds"], 3)}
+                     "seconds": round(tot["seconds"], 3),
+                     "chars_in": tot.get("chars_in", 0), "chars_out": tot.get("chars_out", 0)}
             if key in self.global_stats:
                 g = self.global_stats[key]
                 entry["phases"] = g["phases"]
