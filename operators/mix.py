@@ -1,0 +1,107 @@
+"""`mix` and `curriculum`: token shares per source → blend.json with Megatron blend weights and epochs."""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Optional
+
+from garden.operator import GlobalOp, StageContext
+from garden.registry import register
+from operators._tok_blend import build_blend, check_phases, check_weights, load_manifest
+
+
+def _manifest(param: str, ctx: StageContext) -> tuple[str, dict]:
+    path = ctx.artifacts.get("tokens") if param in ("", "auto") else param
+    if not path:
+        raise ValueError("no tokens.json: put `tokenize` before this step or set tokens: PATH/tokens.json")
+    return path, load_manifest(path)
+
+
+def _check_split(split: str) -> None:
+    parts = split.replace("/", ",").split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"split must look like '98,1,1', got {split!r}") from None
+    if len(values) != 3 or any(v < 0 for v in values) or values[0] <= 0:
+        raise ValueError(f"split must be three non-negative numbers train,valid,test with train > 0, got {split!r}")
+
+
+def _finish(ctx: StageContext, blend: dict) -> dict:
+    for w in blend["warnings"]:
+        warnings.warn(w, stacklevel=2)
+    path = os.path.join(ctx.run_dir, "blend.json")
+    return {"artifacts": {"blend": path}, "phases": [{k: ph[k] for k in ("name", "tokens", "weights", "epochs")}
+                                                    for ph in blend["phases"]],
+            "epochs": blend["epochs"], "warnings": blend["warnings"]}
+
+
+@register
+class Mix(GlobalOp):
+    """Target token shares per source and a token budget → Megatron blend weights, epochs per source, blend.json."""
+
+    name = "mix"
+    weights: Optional[dict[str, float]] = None
+    total_tokens: Optional[float] = None
+    max_epochs: float = 4.0
+    strict: bool = False
+    split: str = "98,1,1"
+    tokens: str = "auto"
+    param_docs = {
+        "weights": "token share per source (normalised); null = natural shares (proportional to tokens)",
+        "total_tokens": "token budget of the run; null = every token once",
+        "max_epochs": "warn when a source would be repeated more often than this",
+        "strict": "fail instead of warning",
+        "split": "train,valid,test split written to blend.json (Megatron --split)",
+        "tokens": "auto = tokens.json of the preceding tokenize step, or a path",
+    }
+
+    @staticmethod
+    def validate_params(params: dict) -> None:
+        if params["weights"] is not None:
+            check_weights(params["weights"])
+        if params["total_tokens"] is not None and params["total_tokens"] <= 0:
+            raise ValueError("total_tokens must be positive")
+        if params["max_epochs"] <= 0:
+            raise ValueError("max_epochs must be positive")
+        _check_split(params["split"])
+
+    def finalize(self, ctx: StageContext) -> dict:
+        _, manifest = _manifest(self.tokens, ctx)
+        available = {s: int(e["tokens"]) for s, e in manifest["sources"].items()}
+        weights = self.weights or {s: float(t) for s, t in available.items()}
+        total = int(self.total_tokens) if self.total_tokens else sum(available.values())
+        phases = [{"name": "main", "tokens": total, "weights": weights}]
+        blend = build_blend(ctx.run_dir, manifest, phases, self.split, self.max_epochs, self.strict)
+        return _finish(ctx, blend)
+
+
+@register
+class Curriculum(GlobalOp):
+    """Ordered phases, each {name, tokens, weights} (e.g. general web first, then more code), into blend.json."""
+
+    name = "curriculum"
+    phases: list[dict] = []
+    max_epochs: float = 4.0
+    strict: bool = False
+    split: str = "98,1,1"
+    tokens: str = "auto"
+    param_docs = {
+        "phases": "[{name, tokens, weights: {source: share}}, ...] in training order",
+        "max_epochs": "warn when a source would be repeated more often than this over all phases",
+        "strict": "fail instead of warning",
+        "split": "train,valid,test split written to blend.json (Megatron --split)",
+        "tokens": "auto = tokens.json of the preceding tokenize step, or a path",
+    }
+
+    @staticmethod
+    def validate_params(params: dict) -> None:
+        check_phases(params["phases"])
+        if params["max_epochs"] <= 0:
+            raise ValueError("max_epochs must be positive")
+        _check_split(params["split"])
+
+    def finalize(self, ctx: StageContext) -> dict:
+        _, manifest = _manifest(self.tokens, ctx)
+        blend = build_blend(ctx.run_dir, manifest, list(self.phases), self.split, self.max_epochs, self.strict)
+        return _finish(ctx, blend)
