@@ -1,0 +1,73 @@
+"""Read back what a run wrote (data/, rejected/, quarantine/, dedup/), streaming and by column.
+
+The run report must stay cheap on a big run: it reads only the columns it shows, stops as
+soon as it has enough examples, and never holds a whole shard's texts.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import Iterable, Iterator
+
+import pyarrow.parquet as pq
+
+from garden.io.inputs import open_decompressed
+
+SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
+
+
+def part_files(directory: str) -> list[str]:
+    """Completed shard files of an output directory (temp files of a killed run are skipped)."""
+    files = []
+    for suffix in SUFFIXES:
+        files += glob.glob(os.path.join(directory, f"*{suffix}"))
+    return sorted(f for f in files if ".tmp-" not in os.path.basename(f))
+
+
+def iter_rows(path: str, columns: Iterable[str] | None = None, batch_size: int = 4096) -> Iterator[dict]:
+    """Rows of one output file as dicts, restricted to `columns` that exist (all when None)."""
+    wanted = list(columns) if columns is not None else None
+    if path.endswith(".parquet"):
+        pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+        cols = [c for c in wanted if c in names] if wanted is not None else None
+        for batch in pf.iter_batches(batch_size=batch_size, columns=cols):
+            yield from batch.to_pylist()
+        return
+    with open_decompressed(path) as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            obj = json.loads(raw)
+            yield {c: obj.get(c) for c in wanted} if wanted is not None else obj
+
+
+def has_column(path: str, column: str) -> bool:
+    """Whether an output file has `column` (parquet: from the schema; jsonl: from its first row)."""
+    if path.endswith(".parquet"):
+        return column in pq.ParquetFile(path).schema_arrow.names
+    for row in iter_rows(path):
+        return column in row
+    return False
+
+
+def find_texts(paths: list[str], ids: set[str], limit_files: int = 200) -> dict[str, dict]:
+    """Rows (id, text, source, ...) for the given ids, scanning files until all are found."""
+    found: dict[str, dict] = {}
+    for k, path in enumerate(paths):
+        if k >= limit_files or len(found) == len(ids):
+            break
+        if path.endswith(".parquet"):
+            import pyarrow.dataset as ds
+
+            names = pq.ParquetFile(path).schema_arrow.names
+            cols = [c for c in ("id", "text", "source", "lang", "reason", "duplicate_of", "similarity") if c in names]
+            table = ds.dataset(path, format="parquet").to_table(columns=cols, filter=ds.field("id").isin(list(ids)))
+            for row in table.to_pylist():
+                found.setdefault(row["id"], row)
+        else:
+            for row in iter_rows(path):
+                if row.get("id") in ids:
+                    found.setdefault(row["id"], row)
+    return found

@@ -1,0 +1,353 @@
+"""report.html of a run: where documents, characters and tokens went, and why.
+
+`write_run_report(run_dir)` reads only what the run left on disk (stats.json, rejected/,
+quarantine/, dedup/clusters.parquet, tokens.json, recipe.lock.yaml); every part is optional
+except stats.json, so it also works on runs made before a feature existed.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections import Counter, defaultdict
+
+import pyarrow.parquet as pq
+
+from garden.analysis import svg
+from garden.analysis.report_html import cards, doc_block, esc, page, pct, table, tag
+from garden.analysis.run_files import find_texts, has_column, iter_rows, part_files
+from garden.io.writer import atomic_write_bytes
+
+EXAMPLES_PER_REASON = 3
+CLUSTERS_SHOWN = 4
+MEMBERS_SHOWN = 4
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _op_labels(ops: list[dict]) -> list[str]:
+    """Names as used for rejected/<label>/: the op name, suffixed with its index when it repeats."""
+    counts = Counter(o["name"] for o in ops)
+    return [o["name"] if counts[o["name"]] == 1 else f"{o['name']}-{i}" for i, o in enumerate(ops)]
+
+
+def _recipe_params(run_dir: str) -> list[dict]:
+    """Each pipeline step's resolved parameters from recipe.lock.yaml (empty dicts if absent)."""
+    try:
+        import yaml
+
+        with open(os.path.join(run_dir, "recipe.lock.yaml"), encoding="utf-8") as fh:
+            lock = yaml.safe_load(fh) or {}
+        return [next(iter(step.values())) or {} for step in lock.get("pipeline", [])]
+    except (OSError, ValueError, AttributeError, StopIteration):
+        return []
+
+
+def _tokens_total(stats: dict, tokens: dict | None) -> int | None:
+    if tokens and isinstance(tokens.get("sources"), dict):
+        total = sum(int(v.get("tokens", 0)) for v in tokens["sources"].values() if isinstance(v, dict))
+        if total:
+            return total
+    for op in stats.get("ops", []):
+        if isinstance(op.get("tokens"), (int, float)):
+            return int(op["tokens"])
+    return None
+
+
+# -- sections ----------------------------------------------------------------------------------
+def _summary(stats: dict, tokens_total: int | None) -> str:
+    ok = stats.get("accounting_ok")
+    items = [("input documents", stats["input_docs"]), ("kept", stats["kept_docs"]),
+             ("rejected", stats["rejected_docs"]), ("quarantined", stats["quarantined_docs"]),
+             ("kept share", pct(stats["kept_docs"] / stats["input_docs"]) if stats["input_docs"] else "–"),
+             ("input bytes", stats.get("input_bytes", 0)), ("seconds", stats.get("seconds", 0)),
+             ("workers", stats.get("workers", 1))]
+    if tokens_total:
+        items.append(("tokens", tokens_total))
+    check = ("<p class='ok'>✓ input = kept + rejected + quarantined</p>" if ok else
+             "<p class='warn'>✗ documents unaccounted for: input ≠ kept + rejected + quarantined</p>")
+    return cards(items) + check
+
+
+def funnel_steps(stats: dict) -> list[dict]:
+    """(step, docs, chars) after the input and after each operator that sees documents."""
+    ops = stats.get("ops", [])
+    first_chars = next((o.get("chars_in") for o in ops if o.get("in")), None)
+    steps = [{"step": "input", "docs": stats["input_docs"], "chars": first_chars, "kind": ""}]
+    for label, op in zip(_op_labels(ops), ops):
+        if op["in"] == 0 and op["out"] == 0 and op["kind"] == "global" and steps[-1]["docs"]:
+            continue  # a global op with no apply phase (e.g. tokenizer training) passes documents on
+        steps.append({"step": label, "docs": op["out"], "chars": op.get("chars_out") if "chars_out" in op else None,
+                      "kind": op["kind"], "dropped": sum(op["dropped"].values()), "errors": op.get("errors", 0)})
+    return steps
+
+
+def _funnel(stats: dict, tokens_total: int | None) -> str:
+    steps = funnel_steps(stats)
+    body = svg.hbars([(s["step"], s["docs"]) for s in steps], "documents after each step",
+                     colors=[svg.PALETTE[0]])
+    if all(s["chars"] is not None for s in steps):
+        body += svg.hbars([(s["step"], s["chars"]) for s in steps], "characters after each step",
+                          colors=[svg.PALETTE[1]])
+    else:
+        body += "<p class='note'>No per-operator character counts in this stats.json (run made by an older Garden).</p>"
+    n0, c0 = steps[0]["docs"] or 1, steps[0]["chars"] or 0
+    rows = [[s["step"], s["kind"], s["docs"], pct(s["docs"] / n0), s["chars"],
+             pct(s["chars"] / c0) if s["chars"] is not None and c0 else "–", s.get("dropped", 0), s.get("errors", 0)]
+            for s in steps]
+    if tokens_total:
+        body += f"<p>Tokens written: <b>{tokens_total:,}</b> (tokens.json)</p>"
+    body += table(["step", "kind", "documents", "of input", "characters", "of input chars", "dropped", "errors"], rows,
+                  numeric=[False, False, True, True, True, True, True, True])
+    return body
+
+
+def _drops(stats: dict) -> str:
+    rows, bars = [], []
+    n0 = stats["input_docs"] or 1
+    for label, op in zip(_op_labels(stats["ops"]), stats["ops"]):
+        for reason, n in sorted(op["dropped"].items(), key=lambda kv: -kv[1]):
+            rows.append([label, reason, n, pct(n / n0, 2)])
+            bars.append((reason if reason.startswith(op["name"]) else f"{label}:{reason}", n))
+    if not rows:
+        return "<p>No document was dropped.</p>"
+    return (svg.hbars(sorted(bars, key=lambda kv: -kv[1])[:30], "dropped documents by reason", colors=[svg.PALETTE[3]])
+            + table(["operator", "reason", "documents", "of input"], rows, numeric=[False, False, True, True]))
+
+
+def sample_rejected(run_dir: str, per_reason: int = EXAMPLES_PER_REASON) -> dict[str, dict[str, list[dict]]]:
+    """{label: {reason: [first rows]}} from rejected/<label>/, reading files in order until each reason has enough."""
+    out: dict[str, dict[str, list[dict]]] = {}
+    for label_dir in sorted(glob.glob(os.path.join(run_dir, "rejected", "*"))):
+        label = os.path.basename(label_dir)
+        by_reason: dict[str, list[dict]] = defaultdict(list)
+        for path in part_files(label_dir):
+            cols = ["id", "text", "source", "reason", "duplicate_of", "similarity", "lang"]
+            for row in iter_rows(path, cols):
+                bucket = by_reason[row.get("reason") or "?"]
+                if len(bucket) < per_reason:
+                    bucket.append(row)
+        out[label] = dict(by_reason)
+    return out
+
+
+def _rejected_examples(run_dir: str) -> str:
+    samples = sample_rejected(run_dir)
+    if not samples:
+        return "<p>No rejected/ directory.</p>"
+    parts = ["<p class='note'>The first dropped documents of each reason, in shard order (text cut at 600 characters).</p>"]
+    for label, reasons in samples.items():
+        for reason, rows in sorted(reasons.items()):
+            blocks = []
+            for r in rows:
+                meta = tag(r.get("source")) + tag(r.get("id"))
+                if r.get("duplicate_of"):
+                    meta += tag(f"duplicate of {r['duplicate_of']}")
+                if r.get("lang"):
+                    meta += tag(f"lang {r['lang']}")
+                blocks.append(doc_block(r.get("text") or "", 600, meta))
+            parts.append(f"<details><summary>{esc(label)} — {esc(reason)} ({len(rows)} shown)</summary>{''.join(blocks)}</details>")
+    return "".join(parts)
+
+
+def _cluster_texts(run_dir: str, members: list[dict], dedup_label: str) -> list[dict]:
+    """Rows (id, text, source) aligned with `members`: from the dedup stage's input shard by
+    (shard, row) — exact even when two sources share an id — else looked up by id."""
+    found: dict[int, dict] = {}
+    stage_dirs = sorted(glob.glob(os.path.join(run_dir, "_work", "s*-minhash_dedup")))
+    if stage_dirs:
+        k = int(os.path.basename(stage_dirs[0])[1:3])
+        in_dir = os.path.join(run_dir, "_work", f"s{k - 1:02d}-stream", "data")
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for i, m in enumerate(members):
+            if m.get("shard") is not None and m.get("row") is not None:
+                by_shard[int(m["shard"])].append(i)
+        for shard, idx in by_shard.items():
+            path = os.path.join(in_dir, f"part-{shard:05d}.parquet")
+            if not os.path.exists(path):
+                continue
+            pf = pq.ParquetFile(path)
+            cols = [c for c in ("id", "text", "source") if c in pf.schema_arrow.names]
+            starts, acc = [], 0
+            for g in range(pf.metadata.num_row_groups):
+                starts.append(acc)
+                acc += pf.metadata.row_group(g).num_rows
+            for i in idx:
+                row = int(members[i]["row"])
+                if not starts or row >= acc:
+                    continue
+                g = max(j for j, s in enumerate(starts) if s <= row)
+                rec = pf.read_row_group(g, columns=cols).slice(row - starts[g], 1).to_pylist()
+                if rec and rec[0].get("id") == members[i]["id"]:
+                    found[i] = rec[0]
+    missing = {m["id"] for i, m in enumerate(members) if i not in found}
+    by_id: dict[str, dict] = {}
+    if missing:
+        files = part_files(os.path.join(run_dir, "rejected", dedup_label)) + part_files(os.path.join(run_dir, "data"))
+        by_id = find_texts(files, missing)
+    return [found.get(i) or by_id.get(m["id"], {}) for i, m in enumerate(members)]
+
+
+def _dedup(run_dir: str, stats: dict, params: list[dict]) -> str | None:
+    labels = _op_labels(stats["ops"])
+    idx = next((i for i, o in enumerate(stats["ops"]) if o["name"] == "minhash_dedup"), None)
+    path = os.path.join(run_dir, "dedup", "clusters.parquet")
+    if idx is None and not os.path.exists(path):
+        return None
+    op = stats["ops"][idx] if idx is not None else {}
+    body = ""
+    facts = [(k.replace("_", " "), op[k]) for k in ("documents", "candidate_pairs", "merged_pairs", "clusters",
+                                                      "documents_in_clusters", "duplicates", "largest_cluster",
+                                                      "bands", "rows") if isinstance(op.get(k), (int, float))]
+    if facts:
+        body += cards(facts)
+    threshold = (params[idx].get("threshold") if idx is not None and idx < len(params) else None)
+    if op.get("bands") and op.get("rows"):
+        b, r = int(op["bands"]), int(op["rows"])
+        xs = [i / 50 for i in range(51)]
+        series = [(f"P(candidate), b={b} r={r}", xs, [1 - (1 - s ** r) ** b for s in xs])]
+        marks = [(float(threshold), f"threshold {threshold}")] if threshold is not None else []
+        body += svg.lines(series, "LSH S-curve: probability that a pair becomes a candidate", "Jaccard similarity",
+                          "probability", width=520, height=260, y_range=(0, 1), marks=marks, points=False)
+    if isinstance(op.get("s_curve"), dict):
+        body += table(["Jaccard", "P(candidate)"], [[k, float(v)] for k, v in op["s_curve"].items()],
+                      numeric=[False, True])
+    if isinstance(op.get("cluster_sizes"), dict):
+        body += svg.hbars([(f"size {k}{'+' if k == '10' else ''}", v) for k, v in op["cluster_sizes"].items()],
+                          "clusters by size")
+    if not os.path.exists(path):
+        return body + "<p class='note'>No dedup/clusters.parquet in this run.</p>"
+    table_ = pq.read_table(path)
+    if table_.num_rows == 0 or "cluster" not in table_.column_names:
+        return body + "<p>No near-duplicate clusters.</p>"
+    rows = table_.to_pylist()
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r["cluster"]].append(r)
+    biggest = sorted(groups.values(), key=lambda g: (-len(g), g[0]["cluster"]))[:CLUSTERS_SHOWN]
+    shown = [sorted(g, key=lambda m: (not m.get("keeper"), str(m["id"])))[:MEMBERS_SHOWN] for g in biggest]
+    flat = [m for g in shown for m in g]
+    texts = iter(_cluster_texts(run_dir, flat, labels[idx] if idx is not None else "minhash_dedup"))
+    body += f"<p class='note'>{len(groups):,} clusters; the {len(shown)} largest, keeper first (green).</p>"
+    for full, g in zip(biggest, shown):
+        blocks = []
+        for m in g:
+            t = next(texts)
+            meta = tag("keeper" if m.get("keeper") else f"similarity {m.get('similarity', 0):.2f}") + tag(m["id"])
+            if t.get("source"):
+                meta += tag(t["source"])
+            blocks.append(doc_block(t.get("text") or "(text not found)", 700, meta, "keeper" if m.get("keeper") else ""))
+        body += f"<h3>Cluster of {len(full)} documents</h3><div class='side'>{''.join(blocks)}</div>"
+    return body
+
+
+def _sources(stats: dict, tokens: dict | None) -> str:
+    rows = []
+    tok_sources = (tokens or {}).get("sources") or {}
+    for src, c in stats["sources"].items():
+        tk = tok_sources.get(src, {}).get("tokens") if isinstance(tok_sources.get(src), dict) else None
+        rows.append([src, c["input"], c["kept"], c["rejected"], c["quarantined"],
+                     pct(c["kept"] / c["input"]) if c["input"] else "–", tk])
+    body = svg.hbars([(s, c["kept"]) for s, c in stats["sources"].items()], "kept documents per source")
+    return body + table(["source", "input", "kept", "rejected", "quarantined", "kept share", "tokens"], rows,
+                        numeric=[False, True, True, True, True, True, True])
+
+
+def language_counts(run_dir: str) -> dict[str, Counter] | None:
+    """{'after': lang → kept docs, 'rejected': lang → dropped docs} from the lang column, if the run has one."""
+    data = part_files(os.path.join(run_dir, "data"))
+    if not data or not has_column(data[0], "lang"):
+        return None
+    after, rejected = Counter(), Counter()
+    for path in data:
+        for row in iter_rows(path, ["lang"]):
+            after[row.get("lang") or "unknown"] += 1
+    for path in part_files(os.path.join(run_dir, "rejected", "*")):
+        for row in iter_rows(path, ["lang"]):
+            rejected[row.get("lang") or "(before language id)"] += 1
+    return {"after": after, "rejected": rejected}
+
+
+def _languages(run_dir: str) -> str | None:
+    counts = language_counts(run_dir)
+    if counts is None:
+        return None
+    after, rejected = counts["after"], counts["rejected"]
+    langs = sorted(set(after) | set(rejected), key=lambda k: -(after[k] + rejected[k]))
+    rows = [[lang, after[lang] + rejected[lang], after[lang], rejected[lang],
+             pct(after[lang] / (after[lang] + rejected[lang])) if after[lang] + rejected[lang] else "–"] for lang in langs]
+    body = svg.hbars([(lang, after[lang]) for lang in langs[:25]], "kept documents per language")
+    body += ("<p class='note'>Before = kept + rejected with that label; documents dropped before language "
+             "identification have no label. Quarantined records are not included.</p>")
+    return body + table(["language", "before", "after (kept)", "rejected", "kept share"], rows,
+                        numeric=[False, True, True, True, True])
+
+
+def _timings(stats: dict) -> str:
+    labels = _op_labels(stats["ops"])
+    body = svg.hbars([(lab, float(o.get("seconds", 0))) for lab, o in zip(labels, stats["ops"])],
+                     "seconds per operator (summed over workers)", value_fmt=lambda v: f"{v:.2f}s",
+                     colors=[svg.PALETTE[2]])
+    rows = []
+    for lab, o in zip(labels, stats["ops"]):
+        phases = ", ".join(f"{k} {v.get('seconds', 0):.2f}s" for k, v in (o.get("phases") or {}).items())
+        rate = o["in"] / o["seconds"] if o.get("seconds") and o["in"] else None
+        rows.append([lab, o["kind"], o.get("seconds", 0), rate, phases])
+    body += table(["operator", "kind", "seconds", "docs/s", "global phases"], rows,
+                  numeric=[False, False, True, True, False])
+    return body + f"<p class='note'>Wall time of the run: {stats.get('seconds', 0):.2f}s with {stats.get('workers', 1)} workers.</p>"
+
+
+def _quarantine(run_dir: str, stats: dict) -> str:
+    files = sorted(glob.glob(os.path.join(run_dir, "quarantine", "*.jsonl")))
+    entries = []
+    for path in files:
+        for row in iter_rows(path):
+            entries.append(row)
+            if len(entries) >= 5000:
+                break
+    if not entries:
+        return f"<p>Nothing quarantined ({stats.get('quarantined_docs', 0)} records).</p>"
+    kinds = Counter((e.get("error") or "?").split(":")[0][:60] for e in entries)
+    by_file = Counter(e.get("file") or f"stage {e.get('stage')} ({e.get('source')})" for e in entries)
+    body = cards([("quarantined records", stats.get("quarantined_docs", len(entries))), ("files", len(files))])
+    body += svg.hbars(kinds.most_common(15), "quarantined records by error", colors=[svg.PALETTE[5]])
+    body += table(["where", "records"], by_file.most_common(20), numeric=[False, True])
+    rows = [[e.get("file") or e.get("id"), e.get("line"), e.get("error"), (e.get("snippet") or "")[:160]] for e in entries[:20]]
+    return body + table(["file / id", "line", "error", "snippet"], rows, numeric=[False, True, False, False])
+
+
+def render_run_report(run_dir: str) -> str:
+    stats = _read_json(os.path.join(run_dir, "stats.json"))
+    if stats is None:
+        raise FileNotFoundError(f"{run_dir}: no stats.json (has the run finished?)")
+    tokens = _read_json(os.path.join(run_dir, "tokens.json"))
+    tokens_total = _tokens_total(stats, tokens)
+    params = _recipe_params(run_dir)
+    sections = [("summary", "Summary", _summary(stats, tokens_total)),
+                ("funnel", "Funnel", _funnel(stats, tokens_total)),
+                ("drops", "Drops by reason", _drops(stats)),
+                ("rejected", "Dropped documents", _rejected_examples(run_dir))]
+    dedup = _dedup(run_dir, stats, params)
+    if dedup is not None:
+        sections.append(("dedup", "Near-duplicate clusters", dedup))
+    sections.append(("sources", "Sources", _sources(stats, tokens)))
+    langs = _languages(run_dir)
+    if langs is not None:
+        sections.append(("languages", "Languages", langs))
+    sections += [("timings", "Timings", _timings(stats)), ("quarantine", "Quarantine", _quarantine(run_dir, stats))]
+    return page(f"Garden run: {stats.get('recipe', '')}", os.path.abspath(run_dir), sections)
+
+
+def write_run_report(run_dir: str) -> str:
+    """Write <run_dir>/report.html from the run's files; returns its path."""
+    html = render_run_report(run_dir)
+    path = os.path.join(run_dir, "report.html")
+    atomic_write_bytes(path, html.encode("utf-8"))
+    return path
