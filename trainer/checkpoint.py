@@ -45,11 +45,24 @@ def _sharded(model: list, optimizer: Any | None, is_loading: bool) -> dict:
     return sd
 
 
+def _fork_results_queue() -> None:
+    """megatron's checkpoint writer collects results through a `spawn` Manager: a fresh
+    interpreter per rank per process lifetime that re-imports torch (seconds on small CPUs).
+    A `fork` Manager does the same job in milliseconds; it only ferries write results."""
+    import multiprocessing as mp
+
+    from megatron.core.dist_checkpointing.strategies import filesystem_async as fa
+
+    if getattr(fa, "_results_queue", "missing") is None:
+        fa._results_queue = mp.get_context("fork").Manager().Queue()
+
+
 def save(root: str | Path, iteration: int, model: list, optimizer: Any, state: dict) -> Path:
     """Collective: every rank calls it.  Returns the final checkpoint directory."""
     from megatron.core import dist_checkpointing
 
     rank = torch.distributed.get_rank()
+    _fork_results_queue()
     final = iter_dir(root, iteration)
     tmp = final.with_name(final.name + ".tmp")
     if rank == 0:

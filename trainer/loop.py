@@ -202,4 +202,7 @@ class Trainer:
             if ck["interval"] and self.iteration % int(ck["interval"]) == 0 \
                     and self.iteration < total:
                 self.save()
+                t0 = time.time()
+        t = time.time()
         self.save()
+        self.log(f"final checkpoint took {time.time() - t:.1f}s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -42,14 +43,30 @@ def transformer_config(cfg: dict):
         bias_activation_fusion=False, masked_softmax_fusion=False, persist_layer_norm=False,
         bias_dropout_fusion=False, apply_rope_fusion=False, gradient_accumulation_fusion=False,
         cross_entropy_loss_fusion=False, deallocate_pipeline_outputs=False,
+        # gloo matches isend/irecv per peer by order: a batched exchange carrying both an
+        # activation and a gradient to the same peer (interleaved PP=2) can swap them.  The
+        # unbatched path sends the two directions over different groups, which is exact.
+        batch_p2p_comm=bool(cfg["cuda"]),
         **kw,
     )
+
+
+def _moe_without_te_fix() -> None:
+    """megatron-core 0.16.1 bug: without TransformerEngine, moe_utils never defines
+    `te_general_gemm` but the router reads it -> NameError on any MoE forward.  Define it as
+    None so the router takes its plain torch.mm path (CPU, or GPU without TE)."""
+    from megatron.core.transformer.moe import moe_utils
+
+    if not hasattr(moe_utils, "te_general_gemm"):
+        moe_utils.te_general_gemm = None
 
 
 def _layer_spec(cfg: dict):
     from megatron.core.models.gpt import gpt_layer_specs as specs
 
     n_exp = cfg["model"].get("num_experts")
+    if n_exp:
+        _moe_without_te_fix()
     if cfg["cuda"]:
         try:
             import transformer_engine  # noqa: F401
@@ -58,6 +75,35 @@ def _layer_spec(cfg: dict):
         except ImportError:
             pass
     return specs.get_gpt_layer_local_spec(num_experts=n_exp, normalization="RMSNorm")
+
+
+@contextlib.contextmanager
+def _layout_independent_init(seed: int):
+    """Reseed the CPU generator before each transformer layer from (seed, global layer number).
+
+    With CPU initialisation megatron draws every full weight from the default generator in
+    construction order; a pipeline stage builds only its own layers, so without this PP=2 would
+    start from other weights than PP=1.  Per-layer seeds make TP/PP/VPP layouts bit-identical
+    at step 0 (the embedding is drawn first and the LM head right after the last layer, so
+    both line up too).
+    """
+    from megatron.core import parallel_state as ps
+    from megatron.core.transformer import transformer_layer as tl
+
+    orig = tl.TransformerLayer.__init__
+
+    def init(self, config, submodules, layer_number=1, *args, **kwargs):
+        vp_stage = kwargs.get("vp_stage")
+        offset = tl.get_transformer_layer_offset(config, vp_stage,
+                                                 ps.get_pipeline_model_parallel_rank())
+        torch.manual_seed(seed * 100_003 + layer_number + offset)
+        orig(self, config, submodules, layer_number, *args, **kwargs)
+
+    tl.TransformerLayer.__init__ = init
+    try:
+        yield
+    finally:
+        tl.TransformerLayer.__init__ = orig
 
 
 def build_model(cfg: dict) -> list:
@@ -70,6 +116,10 @@ def build_model(cfg: dict) -> list:
     spec = _layer_spec(cfg)
     vpp = cfg["parallel"]["vpp"] or 1
     chunks = []
+    seed = int(cfg["training"]["seed"])
+    torch.manual_seed(seed)
+    init_ctx = _layout_independent_init(seed)
+    init_ctx.__enter__()
     for i in range(vpp):
         vp_stage = i if cfg["parallel"]["vpp"] else None
         pre = ps.is_pipeline_first_stage(ignore_virtual=False, vp_stage=vp_stage)
@@ -83,6 +133,7 @@ def build_model(cfg: dict) -> list:
         if cfg["cuda"]:
             model.cuda(torch.cuda.current_device())
         chunks.append(model)
+    init_ctx.__exit__(None, None, None)
     ddp_cfg = DistributedDataParallelConfig(
         grad_reduce_in_fp32=True, overlap_grad_reduce=False,
         use_distributed_optimizer=bool(cfg["parallel"]["distributed_optimizer"]),

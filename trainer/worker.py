@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import warnings
 from datetime import timedelta
 
@@ -20,6 +21,9 @@ def setup_distributed(cfg: dict) -> None:
     from megatron.core import parallel_state as ps
     from megatron.core.tensor_parallel import model_parallel_cuda_manual_seed
 
+    if cfg["cuda"] != torch.cuda.is_available():
+        raise SystemExit(f"launcher expected CUDA={cfg['cuda']} but this worker sees "
+                         f"CUDA={torch.cuda.is_available()}")
     if cfg["cuda"]:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     else:
@@ -67,6 +71,7 @@ def _check_compatible(cfg: dict, state: dict, path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    t_start = time.time()
     with open(argv[0]) as f:
         cfg = json.load(f)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -76,6 +81,7 @@ def main(argv: list[str]) -> int:
     from trainer import checkpoint, data, loop, model as model_mod
 
     rank = torch.distributed.get_rank()
+    t_setup = time.time()
     model = model_mod.build_model(cfg)
     tcfg = model[0].config
     tcfg.finalize_model_grads_func = finalize_model_grads
@@ -96,7 +102,9 @@ def main(argv: list[str]) -> int:
         checkpoint.load(ck["init_from"], model, None)
         if rank == 0:
             print(f"initialised weights from {ck['init_from']}", flush=True)
+    t_model = time.time()
     phases = data.build_phase_datasets(cfg)
+    t_data = time.time()
     if rank == 0:
         n = model_mod.param_counts(cfg["model"])["total"]
         par = cfg["parallel"]
@@ -105,6 +113,8 @@ def main(argv: list[str]) -> int:
               f"{cfg['training']['tokens_per_iter']:,} tokens | phases "
               f"{[(p['name'], p['start_iter'], p['end_iter']) for p in cfg['data']['phases']]}",
               flush=True)
+        print(f"startup: imports+process groups {t_setup - t_start:.1f}s, model+optimizer+"
+              f"checkpoint {t_model - t_setup:.1f}s, datasets {t_data - t_model:.1f}s", flush=True)
     trainer = loop.Trainer(cfg, model, optimizer, phases, state)
     try:
         trainer.run()
@@ -117,6 +127,8 @@ def main(argv: list[str]) -> int:
         torch.distributed.destroy_process_group()
         return 3
     torch.distributed.barrier()
+    if rank == 0:
+        print(f"done in {time.time() - t_start:.1f}s", flush=True)
     torch.distributed.destroy_process_group()
     return 0
 
