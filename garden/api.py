@@ -87,4 +87,7 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
         progress.close()
     if strict and stats["quarantined_docs"]:
         raise StrictError(f"--strict: {stats['quarantined_docs']} records quarantined (see {recipe.output}/quarantine/)")
+    if strict and stats["duplicate_ids"]["count"]:
+        raise StrictError(f"--strict: {stats['duplicate_ids']['count']} documents share an id across shards "
+                          f"(e.g. {', '.join(stats['duplicate_ids']['examples'])})")
     return stats

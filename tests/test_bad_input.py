@@ -116,3 +116,16 @@ def test_binary_file_corrupt_parquet_and_huge_document(tmp_path):
     assert any(e["file"].endswith("binary.jsonl") for e in q)
     assert stats["accounting_ok"]
     assert stats["input_docs"] == stats["kept_docs"] + stats["rejected_docs"] + stats["quarantined_docs"]
+
+
+def test_duplicate_ids_across_files_are_reported(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"id": "same", "text": "from file a"}\n{"id": "u1", "text": "unique"}\n')
+    (tmp_path / "b.jsonl").write_text('{"id": "same", "text": "from file b"}\n')
+    recipe = write_recipe(tmp_path, [], [{"path": str(tmp_path / "*.jsonl"), "source": "s"}])
+    proc = run_garden("run", recipe)
+    stats = read_stats(tmp_path / "out")
+    assert stats["duplicate_ids"] == {"count": 1, "examples": ["same"]}
+    assert "share their id" in proc.stderr
+    assert stats["kept_docs"] == 3 and stats["accounting_ok"]  # nothing lost
+    strict = run_garden("run", recipe, "--strict", check=False)
+    assert strict.returncode == 1 and "share an id across shards" in strict.stderr

@@ -115,6 +115,7 @@ class Run:
             }
             if isinstance(src, InputShard):
                 task["input_shard"] = src.to_dict()
+                task["ids_path"] = os.path.join(sdir, "ids", f"shard-{k:05d}.npy")
             else:
                 task["in_path"], task["in_schema"] = src, in_schema
             task_list.append(task)
@@ -195,12 +196,35 @@ class Run:
         for stage in stages:
             _check_fingerprint(stage, self.recipe, self.paths)
             if stage.kind == "stream":
+                first = isinstance(inputs[0], InputShard) if inputs else False
                 inputs = self.run_stream(stage, inputs, schema)
                 schema = stage.schema
+                if first:
+                    self.check_ids(stage, inputs, schema)
             else:
                 self.run_global(stage, inputs, schema)
         stats = self.summarise(stages, shards, time.time() - t0)
         return stats
+
+    def check_ids(self, stage: Stage, outputs: list[str], schema) -> None:
+        """Ids must be unique across shards too; report (not drop) documents that share one."""
+        from garden.executor.id_check import find_duplicate_ids, id_hash
+        from garden.executor.tasks import read_output
+
+        ids_dir = os.path.join(self.paths.stage_dir(stage), "ids")
+        paths = [os.path.join(ids_dir, f"shard-{k:05d}.npy") for k in range(len(outputs))]
+        dups, hashes = find_duplicate_ids(paths)
+        examples: list[str] = []
+        wanted = set(hashes)
+        for path in outputs if dups else []:
+            for batch in read_output(path, schema, 65536):
+                examples.extend(i for i in batch.column("id").to_pylist() if id_hash(i) in wanted and i not in examples)
+            if len(examples) >= len(wanted):
+                break
+        self.duplicate_ids = {"count": dups, "examples": examples[:5]}
+        if dups:
+            self.progress.log(f"warning: {dups} documents share their id with a document in another shard "
+                              f"(e.g. {', '.join(examples[:3])}); ids should be unique")
 
     def summarise(self, stages: list[Stage], shards: list[InputShard], seconds: float) -> dict:
         stream = [s for s in stages if s.kind == "stream"]
@@ -260,6 +284,7 @@ class Run:
             "ops": ops,
             "sources": {k: {f: v.get(f, 0) for f in ("input", "kept", "rejected", "quarantined")}
                         for k, v in sorted(sources.items())},
+            "duplicate_ids": getattr(self, "duplicate_ids", {"count": 0, "examples": []}),
             "artifacts": self.artifacts,
             "workers": self.executor.workers,
             "executor": self.executor.name,

@@ -147,6 +147,10 @@ def run_stream_task(task: dict) -> dict:
     all_quarantine = read_quarantine + quarantined
     if all_quarantine:
         write_jsonl_atomic(task["quarantine_path"], all_quarantine)
+    if task.get("ids_path"):
+        from garden.executor.id_check import write_id_hashes
+
+        write_id_hashes(task["ids_path"], read_result.ids)
     writer.close()
     for w in reject_writers.values():
         w.close()

@@ -23,6 +23,7 @@ class ReadResult:
         self.records = 0        # documents + quarantined records
         self.blank_lines = 0
         self.quarantine: list[dict] = []
+        self.ids: list[str] = []  # ids of the documents read, for the cross-shard uniqueness check
 
 
 def _quarantine(result: ReadResult, shard: InputShard, line: int, offset: int, error: str, raw: bytes = b"") -> None:
@@ -89,6 +90,7 @@ def read_shard(shard: InputShard, result: ReadResult, batch_size: int) -> Iterat
                 _quarantine(result, shard, line, offset, f"duplicate id '{doc['id']}' (first at line {first})", raw)
                 continue
             seen[doc["id"]] = line
+            result.ids.append(doc["id"])
             result.records += 1
             batch.append(doc)
             if len(batch) >= batch_size:
@@ -118,6 +120,7 @@ def _read_parquet(shard: InputShard, result: ReadResult, batch_size: int) -> Ite
                     _quarantine(result, shard, row, 0, f"row {row}: {doc}")
                 else:
                     result.records += 1
+                    result.ids.append(doc["id"])
                     batch.append(doc)
                 row += 1
             if batch:

@@ -62,7 +62,11 @@ class ShardWriter:
         self._stream = None
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         if fmt == "parquet":
-            self._parquet = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+            # Dictionaries and min/max statistics of unique long strings cost time and save nothing.
+            plain = {"id", "text", "meta"}
+            small = [n for n in schema.names if n not in plain]
+            self._parquet = pq.ParquetWriter(self._tmp, schema, compression="zstd", use_dictionary=small,
+                                             write_statistics=small)
         else:
             self._stream = _open_text_stream(self._tmp, fmt)
 

@@ -1,0 +1,48 @@
+"""Cross-shard id uniqueness: ids are hashed per shard, then checked range by range.
+
+Duplicates inside a shard are quarantined by the reader. Across shards, each stage-0 task writes
+the sorted 64-bit hashes of its ids; the driver then checks one hash range at a time, so memory
+is bounded by the range, not by the corpus.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+from garden.io.writer import tmp_path
+
+RANGES = 16
+
+
+def id_hash(doc_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def write_id_hashes(path: str, ids: list[str]) -> None:
+    arr = np.sort(np.fromiter((id_hash(i) for i in ids), dtype=np.uint64, count=len(ids)))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = tmp_path(path) + ".npy"
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+
+
+def find_duplicate_ids(paths: list[str]) -> tuple[int, list[int]]:
+    """(documents whose id also occurs in another shard, a few of those hashes)."""
+    arrays = [np.load(p, mmap_mode="r") for p in paths if os.path.exists(p)]
+    edges = [np.uint64(i * (2**64 // RANGES)) for i in range(RANGES)] + [None]
+    dups, examples = 0, []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        parts = []
+        for arr in arrays:
+            a = int(np.searchsorted(arr, lo, side="left"))
+            b = len(arr) if hi is None else int(np.searchsorted(arr, hi, side="left"))
+            parts.append(np.asarray(arr[a:b]))
+        if not parts:
+            continue
+        values, counts = np.unique(np.concatenate(parts), return_counts=True)
+        repeated = counts > 1
+        dups += int((counts[repeated] - 1).sum())
+        examples.extend(int(v) for v in values[repeated][: 5 - len(examples)])
+    return dups, examples
