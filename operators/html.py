@@ -1,0 +1,79 @@
+"""HTML pages to text with resiliparse: main content, headings and paragraphs; no navigation, scripts or boilerplate."""
+from __future__ import annotations
+
+import regex
+
+from garden.operator import Doc, Filter, Verdict
+from garden.registry import register
+
+# Containers that hold navigation when most of their text is link text: menus, tables of
+# contents, "related pages" lists, breadcrumb tables.
+_LINK_LIST_SELECTOR = "nav, menu, ul, ol, dl, table"
+_BLANK_LINES = regex.compile(r"\n[^\S\n]*\n(?:[^\S\n]*\n)+")
+_TRAILING_SPACE = regex.compile(r"[^\S\n]+\n")
+
+
+def link_density(element) -> float:
+    """Share of an element's visible text that sits inside links."""
+    text = len(element.text.strip())
+    if not text:
+        return 0.0
+    linked = sum(len(a.text.strip()) for a in element.query_selector_all("a"))
+    return linked / text
+
+
+def drop_link_lists(tree, max_link_density: float, min_links: int = 3) -> int:
+    """Remove list/table/nav containers whose text is mostly links; returns how many were removed."""
+    doomed = [el for el in tree.body.query_selector_all(_LINK_LIST_SELECTOR)
+              if len(el.query_selector_all("a")) >= min_links and link_density(el) > max_link_density]
+    for el in reversed(doomed):  # innermost first, so an outer container is still valid when it goes
+        if el.parent is not None:
+            el.decompose()
+    return len(doomed)
+
+
+def html_to_text(html: str, main_content: bool = True, max_link_density: float = 0.5) -> str:
+    """The readable text of a page: headings and paragraphs separated by blank lines."""
+    from resiliparse.parse.html import HTMLTree
+    from resiliparse.extract.html2text import extract_plain_text
+
+    tree = HTMLTree.parse(html)
+    if tree.body is None:
+        return ""
+    if max_link_density < 1.0:
+        drop_link_lists(tree, max_link_density)
+    text = extract_plain_text(tree, preserve_formatting=True, main_content=main_content, list_bullets=True,
+                              alt_texts=False, links=False, form_fields=False, noscript=False, comments=False)
+    text = _TRAILING_SPACE.sub("\n", text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+@register
+class HtmlToText(Filter):
+    """Replace HTML in `text` by its readable text (headings, paragraphs, lists); drop pages left without text.
+
+    Uses resiliparse (lexbor HTML5 parser): scripts, styles, forms, hidden elements and, with
+    `main_content`, headers, footers, sidebars and other boilerplate are removed. Lists, tables
+    and menus whose text is mostly links (navigation, tables of contents) are removed first.
+    """
+
+    name = "html_to_text"
+    main_content: bool = True
+    max_link_density: float = 0.5
+    min_chars: int = 1
+    param_docs = {
+        "main_content": "keep only the main content (drop header, footer, sidebars, comments)",
+        "max_link_density": "drop lists/tables/menus (with 3+ links) whose link text share exceeds this; 1 = keep all",
+        "min_chars": "drop pages with fewer characters of text than this after extraction",
+    }
+
+    @staticmethod
+    def validate_params(params: dict) -> None:
+        if not 0.0 <= params["max_link_density"] <= 1.0:
+            raise ValueError("max_link_density must be between 0 and 1")
+        import resiliparse  # noqa: F401  (fail at validation, not in a worker)
+
+    def keep(self, doc: Doc) -> Verdict:
+        text = html_to_text(doc["text"], self.main_content, self.max_link_density)
+        doc["text"] = text
+        return True if len(text) >= max(self.min_chars, 1) else "no_text"
