@@ -1,0 +1,194 @@
+"""Detectors for personal data in text: a regex finds candidates, a validator rejects look-alikes.
+
+Why validators: regexes alone replace version numbers, dates, prices and random digit runs.
+Cards must pass the Luhn check and carry a real issuer prefix, Chinese resident IDs the
+GB 11643-1999 checksum, IPv6 addresses Python's `ipaddress` parser. Boundaries are ASCII-only
+so numbers glued to Chinese characters (电话13800138000) are still found.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from typing import Callable, Iterator
+
+KINDS = ("url", "email", "cn_id", "credit_card", "ipv6", "ipv4", "phone")  # priority on overlap
+DEFAULT_KINDS = ["email", "phone", "ipv4", "ipv6", "credit_card", "cn_id"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    kind: str
+
+
+EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])")
+URL_RE = re.compile(r"(?<![A-Za-z0-9])(?:(?:https?|ftp)://|www\.)[^\s<>\"'`\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+",
+                    re.IGNORECASE)
+_URL_TRAIL = ".,;:!?)]}'\""
+CN_ID_RE = re.compile(r"(?<![0-9A-Za-z])[1-8]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]"
+                      r"(?![0-9A-Za-z])")
+CARD_RE = re.compile(r"(?<![0-9A-Za-z.,\-])\d(?:[ \-]?\d){12,18}(?![0-9A-Za-z]|[.,]\d)")
+IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+                     r"(?![0-9A-Za-z]|\.\d)")
+IPV6_RE = re.compile(r"(?<![0-9A-Za-z:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\.\d{1,3}){0,3}")
+PHONE_INTL_RE = re.compile(r"(?<![0-9A-Za-z+])\+[1-9]\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}(?![0-9A-Za-z])")
+PHONE_NANP_RE = re.compile(r"(?<![0-9A-Za-z+.\-])(?:1[ .\-]?)?(?:\([2-9]\d{2}\)[ .\-]?|[2-9]\d{2}[ .\-])[2-9]\d{2}[ .\-]\d{4}"
+                           r"(?![0-9A-Za-z]|[.\-]\d)")
+PHONE_CN_RE = re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?![0-9A-Za-z])")
+# A dotted quad right after these words is a version or section number, not an address.
+_NOT_IP_CONTEXT_RE = re.compile(r"(?:version|ver\.?|v|release|rev\.?|section|sec\.?|§|chapter|clause|build|firmware)\s*$",
+                                re.IGNORECASE)
+
+_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CN_ID_CHECK = "10X98765432"
+
+
+def cn_id_valid(number: str) -> bool:
+    """GB 11643-1999: the 18th character is the ISO 7064 MOD 11-2 check of the first 17 digits."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], _CN_ID_WEIGHTS))
+    return _CN_ID_CHECK[total % 11] == number[17].upper()
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def card_issuer_known(digits: str) -> bool:
+    """Issuer prefixes (IIN) of Visa, Mastercard, Amex, Discover, JCB, UnionPay, Diners, Maestro."""
+    n = len(digits)
+    two, four = int(digits[:2]), int(digits[:4])
+    if digits[0] == "4":
+        return n in (13, 16, 19)
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return n == 16
+    if two in (34, 37):
+        return n == 15
+    if digits.startswith(("6011", "65")) or 644 <= int(digits[:3]) <= 649 or two == 62:
+        return 16 <= n <= 19
+    if 3528 <= four <= 3589:
+        return 16 <= n <= 19
+    if 300 <= int(digits[:3]) <= 305 or two in (36, 38, 39):
+        return 14 <= n <= 19
+    if two in (50, 56, 57, 58, 63, 67):
+        return 12 <= n <= 19
+    return False
+
+
+def _cards(text: str) -> Iterator[tuple[int, int]]:
+    for m in CARD_RE.finditer(text):
+        raw = m.group()
+        seps = {c for c in raw if not c.isdigit()}
+        if len(seps) > 1 or "  " in raw:
+            continue  # mixed separators: not one number
+        digits = raw.replace(" ", "").replace("-", "")
+        if 13 <= len(digits) <= 19 and luhn_valid(digits) and card_issuer_known(digits):
+            yield m.start(), m.end()
+
+
+def _cn_ids(text: str) -> Iterator[tuple[int, int]]:
+    for m in CN_ID_RE.finditer(text):
+        if cn_id_valid(m.group()):
+            yield m.start(), m.end()
+
+
+def _ipv4(text: str) -> Iterator[tuple[int, int]]:
+    for m in IPV4_RE.finditer(text):
+        octets = m.group().split(".")
+        if all(len(o) == 1 for o in octets):
+            continue  # 1.2.3.4: a section or version number far more often than an address
+        if _NOT_IP_CONTEXT_RE.search(text, max(0, m.start() - 12), m.start()):
+            continue
+        yield m.start(), m.end()
+
+
+def _ipv6(text: str) -> Iterator[tuple[int, int]]:
+    for m in IPV6_RE.finditer(text):
+        cand = m.group().rstrip(":.")
+        end = m.start() + len(cand)
+        if cand.count(":") < 2 or not any(c.isdigit() for c in cand):
+            continue  # times have one or two colons and digits only; C++ a::b has no digit
+        if end < len(text) and (text[end].isalnum() and text[end].isascii()):
+            continue
+        groups = [g for g in cand.replace("::", ":").split(":") if g]
+        if len(groups) < 2:
+            continue  # ::1 and the like: loopback/unspecified, not personal
+        try:
+            ipaddress.IPv6Address(cand)
+        except ValueError:
+            continue
+        yield m.start(), end
+
+
+def _phones(text: str) -> Iterator[tuple[int, int]]:
+    for m in PHONE_INTL_RE.finditer(text):
+        n = sum(c.isdigit() for c in m.group())
+        if 8 <= n <= 15:
+            yield m.start(), m.end()
+    for pattern in (PHONE_NANP_RE, PHONE_CN_RE):
+        for m in pattern.finditer(text):
+            yield m.start(), m.end()
+
+
+def _emails(text: str) -> Iterator[tuple[int, int]]:
+    for m in EMAIL_RE.finditer(text):
+        yield m.start(), m.end()
+
+
+def _urls(text: str) -> Iterator[tuple[int, int]]:
+    for m in URL_RE.finditer(text):
+        url = m.group().rstrip(_URL_TRAIL)
+        if len(url) > 8:
+            yield m.start(), m.start() + len(url)
+
+
+# kind → (cheap precondition on the text, finder)
+_FINDERS: dict[str, tuple[Callable[[str], bool], Callable[[str], Iterator[tuple[int, int]]]]] = {
+    "url": (lambda t: "://" in t or "www." in t or "WWW." in t, _urls),
+    "email": (lambda t: "@" in t, _emails),
+    "cn_id": (lambda t: True, _cn_ids),
+    "credit_card": (lambda t: True, _cards),
+    "ipv6": (lambda t: "::" in t or t.count(":") >= 2, _ipv6),
+    "ipv4": (lambda t: "." in t, _ipv4),
+    "phone": (lambda t: True, _phones),
+}
+_HAS_DIGIT_RE = re.compile(r"\d")
+_NEEDS_DIGIT = {"cn_id", "credit_card", "ipv4", "phone"}
+
+
+def find_pii(text: str, kinds: list[str]) -> list[Span]:
+    """Non-overlapping spans of personal data, sorted by position; on overlap the earlier kind in KINDS wins."""
+    has_digit = bool(_HAS_DIGIT_RE.search(text))
+    taken: list[Span] = []
+    for kind in KINDS:
+        if kind not in kinds or (kind in _NEEDS_DIGIT and not has_digit):
+            continue
+        applies, finder = _FINDERS[kind]
+        if not applies(text):
+            continue
+        for start, end in finder(text):
+            if not any(start < s.end and s.start < end for s in taken):
+                taken.append(Span(start, end, kind))
+    taken.sort(key=lambda s: s.start)
+    return taken
+
+
+def redact(text: str, spans: list[Span], placeholders: dict[str, str]) -> str:
+    out, pos = [], 0
+    for span in spans:
+        out.append(text[pos:span.start])
+        out.append(placeholders[span.kind])
+        pos = span.end
+    out.append(text[pos:])
+    return "".join(out)

@@ -1,0 +1,84 @@
+"""C4 document rules (Raffel et al. 2020, section 2.2, and the released c4_utils.py).
+
+`c4_quality` decides keep/drop the way C4 does: it walks the lines C4 would keep (terminal
+punctuation, ≥ 3 words, no javascript/policy lines, no overlong words) and drops the page for
+lorem ipsum, a curly bracket or fewer than 5 sentences in the kept lines. It does not rewrite
+the text: the line cleanup itself is the `line_filter` mapper, so each step stays traceable.
+"""
+from __future__ import annotations
+
+import regex
+
+from garden.operator import Doc, Filter, Verdict
+from garden.registry import register
+from operators._heur_text import ends_sentence, enough_line_words
+
+CITATION_RE = regex.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", regex.IGNORECASE)
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+# A sentence ends at . ! ? (and their relatives) followed by space or the end, or at a CJK full stop.
+_SENTENCE_END_RE = regex.compile(
+    r"""(?:[.!?‼⁇⁈⁉]+['"”’)\]]*(?=\s|$))|(?:[。！？]+[”’」』）]*)|(?:[\p{Sentence_Terminal}&&[^.!?。！？．]]+(?=\s|$))""",
+    flags=regex.V1,
+)
+
+
+def count_sentences(line: str) -> int:
+    """Sentences in a line: terminal punctuation marks that end a sentence; at least 1 for a non-empty line."""
+    return max(1, len(_SENTENCE_END_RE.findall(line))) if line else 0
+
+
+@register
+class C4Quality(Filter):
+    """C4 page rules: lorem ipsum, curly bracket, too few sentences in the lines C4 keeps."""
+
+    name = "c4_quality"
+    filter_no_terminal_punct: bool = True
+    min_num_sentences: int = 5
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+    remove_citations: bool = True
+    param_docs = {
+        "filter_no_terminal_punct": "lines not ending in terminal punctuation (. ! ? \" ' 。！？ …) are not kept",
+        "min_num_sentences": "fewer sentences in kept lines → too_few_sentences (0 disables)",
+        "min_words_per_line": "lines with fewer words are not kept (CJK characters count as words)",
+        "max_word_length": "lines with a longer whitespace token are not kept (0 disables)",
+        "filter_lorem_ipsum": "a kept line containing 'lorem ipsum' → lorem_ipsum",
+        "filter_javascript": "lines mentioning javascript are not kept",
+        "filter_curly_bracket": "a kept line containing '{' → curly_bracket",
+        "filter_policy": "lines with cookie/terms/privacy-policy phrases are not kept",
+        "remove_citations": "strip [1], [edit], [citation needed] before judging a line",
+    }
+
+    def keep(self, doc: Doc) -> Verdict:
+        text = doc["text"]
+        sentences = 0
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line:
+                continue
+            tokens = line.split()
+            if self.max_word_length > 0 and any(len(t) > self.max_word_length for t in tokens):
+                continue
+            if self.remove_citations and "[" in line:
+                line = CITATION_RE.sub("", line)
+            if self.filter_no_terminal_punct and not ends_sentence(line):
+                continue
+            if not enough_line_words(line, tokens, self.min_words_per_line):
+                continue
+            lower = line.lower()
+            if self.filter_lorem_ipsum and "lorem ipsum" in lower:
+                return "lorem_ipsum"
+            if self.filter_javascript and "javascript" in lower:
+                continue
+            if self.filter_curly_bracket and "{" in line:
+                return "curly_bracket"
+            if self.filter_policy and any(p in lower for p in POLICY_PHRASES):
+                continue
+            sentences += count_sentences(line)
+        if sentences < self.min_num_sentences:
+            return "too_few_sentences"
+        return True

@@ -1,0 +1,57 @@
+"""FineWeb quality rules (Penedo et al. 2024, the FineWeb custom filters).
+
+Published defaults: drop when ≤ 12 % of lines end in terminal punctuation, > 67 % of lines are
+≤ 30 characters, ≥ 1 % of characters are in duplicated lines, or newlines / words > 0.3.
+Language-aware: CJK terminal marks count, words are CJK characters, and a CJK line is short
+below `short_line_length_cjk` characters (a CJK character carries about a word).
+"""
+from __future__ import annotations
+
+from garden.operator import Doc, Filter, Verdict
+from garden.registry import register
+from operators._heur_ngrams import duplicates
+from operators._heur_text import end_chars, is_cjk, split_tokens
+
+
+@register
+class FineWebQuality(Filter):
+    """FineWeb rules: terminal-punctuation line share, short-line share, duplicated-line characters, list ratio."""
+
+    name = "fineweb_quality"
+    line_punct_thr: float = 0.12
+    line_punct_exclude_zero: bool = False
+    short_line_thr: float = 0.67
+    short_line_length: int = 30
+    short_line_length_cjk: int = 10
+    char_duplicates_ratio: float = 0.01
+    new_line_ratio: float = 0.3
+    param_docs = {
+        "line_punct_thr": "share of non-blank lines ending in terminal punctuation below → line_punct_ratio",
+        "line_punct_exclude_zero": "do not drop documents with no such line at all",
+        "short_line_thr": "share of lines of ≤ short_line_length characters above → short_line_ratio",
+        "short_line_length": "a line this long or shorter is short",
+        "short_line_length_cjk": "the same for CJK documents (characters)",
+        "char_duplicates_ratio": "characters in repeated lines / all characters above → char_dup_ratio",
+        "new_line_ratio": "newlines per token (words and punctuation, as published) above → list_ratio",
+    }
+
+    def keep(self, doc: Doc) -> Verdict:
+        text = doc["text"]
+        lines = [line for line in text.split("\n") if line.strip()]
+        if not lines:
+            return "empty"
+        ends = end_chars()
+        ratio = sum(1 for line in lines if line[-1] in ends) / len(lines)
+        if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
+            return "line_punct_ratio"
+        short = self.short_line_length_cjk if is_cjk(doc, text) else self.short_line_length
+        ratio = sum(1 for line in lines if len(line) <= short) / len(lines)
+        if ratio > self.short_line_thr:
+            return "short_line_ratio"
+        chars = len(text) - text.count("\n")
+        if duplicates(lines)[1] / max(chars, 1) > self.char_duplicates_ratio:
+            return "char_dup_ratio"
+        words, n_punct = split_tokens(text)  # as published: punctuation tokens count as words here
+        if text.count("\n") / max(len(words) + n_punct, 1) > self.new_line_ratio:
+            return "list_ratio"
+        return True
