@@ -1,0 +1,174 @@
+"""Test-set decontamination: drop documents sharing an n-token span with any evaluation text.
+
+Evaluation sets are small, so each worker holds all their n-gram hashes as one sorted uint64
+array (8 bytes per n-gram) and a document is checked with one vectorised look-up. Texts are
+normalised (NFKC, casefold, punctuation and spacing ignored); each CJK character is a token,
+so Chinese evaluation sets match by 13-character spans.
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import json
+import os
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from garden.io.inputs import open_decompressed
+from garden.operator import Doc, Filter, Verdict
+from garden.registry import register
+from operators._minhash_signature import tokens
+
+_P = np.uint64(0x100000001B3)
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".json.gz", ".jsonl", ".json", ".parquet", ".txt.gz", ".txt")
+
+
+def _token_hashes(toks: list[str], cache: dict[str, int]) -> np.ndarray:
+    out = np.empty(len(toks), dtype=np.uint64)
+    for i, t in enumerate(toks):
+        h = cache.get(t)
+        if h is None:
+            h = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            if len(cache) < 1_000_000:
+                cache[t] = h
+        out[i] = h
+    return out
+
+
+def ngram_hashes(toks: list[str], n: int, cache: dict[str, int]) -> np.ndarray:
+    """One 64-bit hash per n-token window (polynomial over token hashes, then mixed)."""
+    if len(toks) < n:
+        return np.zeros(0, dtype=np.uint64)
+    th = _token_hashes(toks, cache)
+    m = len(toks) - n + 1
+    h = np.zeros(m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            h = h * _P + th[k:k + m]
+        h ^= h >> np.uint64(33)
+        h *= _M1
+        h ^= h >> np.uint64(33)
+        h *= _M2
+        h ^= h >> np.uint64(33)
+    return h
+
+
+def eval_set_name(path: str) -> str:
+    base = os.path.basename(path)
+    for suffix in _SUFFIXES:
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def read_eval_texts(path: str, fields: list[str]) -> Iterator[str]:
+    """Texts of an evaluation file: jsonl/json(.gz/.zst) records, parquet rows, or plain text lines."""
+    def record_texts(rec: dict) -> Iterable[str]:
+        if fields:
+            return [str(rec[f]) for f in fields if rec.get(f) is not None]
+        if "text" in rec:
+            return [str(rec["text"])]
+        return [v for v in _strings(rec)]
+
+    if path.endswith(".parquet"):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+            for rec in batch.to_pylist():
+                yield from record_texts(rec)
+        return
+    is_json = ".json" in os.path.basename(path)
+    with (gzip.open(path, "rb") if path.endswith(".gz") else open_decompressed(path)) as raw:
+        for line in raw:
+            line = line.decode("utf-8", errors="replace").strip()
+            if not line:
+                continue
+            if is_json:
+                rec = json.loads(line)
+                yield from (record_texts(rec) if isinstance(rec, dict) else [str(rec)])
+            else:
+                yield line
+
+
+def _strings(value) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+@register
+class Decontaminate(Filter):
+    """Drop documents that share a `ngram`-token span with any text of the given evaluation files."""
+
+    name = "decontaminate"
+    eval_files: list[str] = []
+    ngram: int = 13
+    fields: list[str] = []
+    param_docs = {
+        "eval_files": "evaluation files or globs: jsonl/json(.gz/.zst), parquet, or plain text (one item a line)",
+        "ngram": "span length in tokens (words; each CJK character is one token)",
+        "fields": "record fields holding eval text (default: 'text' if present, else every string field)",
+    }
+    reject_outputs = {"matched_eval": pa.string(), "matched_span": pa.string()}
+
+    @staticmethod
+    def validate_params(params: dict) -> None:
+        if not params["eval_files"]:
+            raise ValueError("eval_files is required")
+        if params["ngram"] < 1:
+            raise ValueError("ngram must be ≥ 1")
+        for pattern in params["eval_files"]:
+            if not _expand(pattern):
+                raise ValueError(f"eval file not found: {pattern}")
+
+    def setup(self) -> None:
+        self._cache: dict[str, int] = {}
+        self._names: list[str] = []
+        hashes, owners = [], []
+        paths = [p for pattern in self.eval_files for p in _expand(pattern)]
+        for k, path in enumerate(paths):
+            self._names.append(eval_set_name(path))
+            for text in read_eval_texts(path, self.fields):
+                h = ngram_hashes(tokens(text), self.ngram, self._cache)
+                hashes.append(h)
+                owners.append(np.full(len(h), k, dtype=np.int32))
+        all_h = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
+        all_o = np.concatenate(owners) if owners else np.zeros(0, np.int32)
+        order = np.lexsort((all_o, all_h))  # by hash, the first eval file first
+        all_h, all_o = all_h[order], all_o[order]
+        first = np.ones(len(all_h), dtype=bool)
+        first[1:] = all_h[1:] != all_h[:-1]
+        self._hashes, self._owner = all_h[first], all_o[first]
+
+    def keep(self, doc: Doc) -> Verdict:
+        if not len(self._hashes):
+            return True
+        toks = tokens(doc["text"])
+        h = ngram_hashes(toks, self.ngram, self._cache)
+        if not len(h):
+            return True
+        pos = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
+        hit = np.flatnonzero(self._hashes[pos] == h)
+        if not len(hit):
+            return True
+        owners = self._owner[pos[hit]]
+        best = int(owners.min())
+        at = int(hit[int(np.argmax(owners == best))])
+        doc["matched_eval"] = self._names[best]
+        doc["matched_span"] = " ".join(toks[at:at + self.ngram])
+        return f"contaminated:{self._names[best]}"
+
+
+def _expand(pattern: str) -> list[str]:
+    if any(ch in pattern for ch in "*?["):
+        return sorted(glob.glob(pattern, recursive=True))
+    return [pattern] if os.path.exists(pattern) else []
