@@ -1,0 +1,300 @@
+"""Ray executor: the same task dicts as the local executor, run as Ray tasks on one or many machines.
+
+Every stage (fused streaming maps, and a global operator's scan and reduce phases) reaches the
+executor as a list of plain task dicts and a task-function name; each dict becomes one Ray task
+that calls `garden.executor.tasks.call`, exactly what a local pool worker calls. Outputs,
+markers, stats and reports are therefore the same as with `--executor local`.
+
+Paths are plain filesystem paths: on several machines they must name the same files everywhere
+(a shared filesystem mounted at the same place; see docs/ray.md). Tasks run in the driver's
+working directory when it exists on the node, so relative recipe paths work on one machine and
+on clusters whose nodes mount the project at the same path.
+
+A task whose worker process dies (killed, OOM, node lost) is retried by Ray up to
+`max_retries` times (env GARDEN_RAY_MAX_RETRIES, default 3); an exception raised by the task
+itself is not retried (it would fail again, as it does locally). When a task fails for good
+the run stops with the shard, the error and the tail of the last worker's log.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import time
+from itertools import islice
+from typing import Any, Callable, Iterator
+
+from garden.executor.pool import TaskError
+
+DEFAULT_MAX_RETRIES = 3
+PROGRESS_INTERVAL_S = 0.5   # how often workers send progress and the driver collects it
+LOG_TAIL_LINES = 40
+TEMP_RE = re.compile(r"\.tmp-\d+$")  # writer.tmp_path's suffix: a file of an unfinished attempt
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--executor ray needs Ray: pip install 'garden[ray]' (or pip install 'ray>=2.9'); "
+                           "for ray:// addresses pip install 'ray[client]'") from None
+    return ray
+
+
+# -- worker side -------------------------------------------------------------------------------
+
+def _leftover_targets(task: Any, key: str = "") -> Iterator[tuple[str, bool]]:
+    """(path, is_dir) of every output location named in a task dict; inputs are skipped."""
+    if isinstance(task, dict):
+        for k, v in task.items():
+            if k in ("in_path", "input_shard", "scan_dir", "run_dir", "work_dir", "artifacts", "input_shards"):
+                continue
+            yield from _leftover_targets(v, k)
+    elif isinstance(task, str) and task:
+        if key in ("out_dir", "shard_dir"):
+            yield task, True
+        elif key == "marker" or key == "path" or key.endswith("_path"):
+            yield task, False
+
+
+def remove_attempt_leftovers(task: dict) -> int:
+    """Delete temp files an earlier, killed attempt of this task left next to its outputs.
+
+    Locally a dead worker stops the run and the next run cleans up; on Ray the retry goes on in
+    the same run, so without this a killed attempt's `*.tmp-<pid>` file would stay in data/.
+    """
+    removed = 0
+    for path, is_dir in _leftover_targets(task):
+        pattern = os.path.join(glob.escape(path), "**", "*.tmp-*") if is_dir else glob.escape(path) + ".tmp-*"
+        for leftover in glob.glob(pattern, recursive=True):
+            if TEMP_RE.search(leftover):
+                try:
+                    os.remove(leftover)
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+    return removed
+
+
+class _ProgressSender:
+    """Coalesces a task's per-batch progress into one actor message per interval."""
+
+    def __init__(self, reporter: Any) -> None:
+        self.reporter = reporter
+        self.pending: dict[int, list[int]] = {}
+        self.last = time.monotonic()
+
+    def __call__(self, stage: int, docs: int, nbytes: int) -> None:
+        acc = self.pending.setdefault(stage, [0, 0])
+        acc[0] += docs
+        acc[1] += nbytes
+        if time.monotonic() - self.last >= PROGRESS_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.reporter.add.remote(self.pending)  # fire and forget
+            self.pending = {}
+        self.last = time.monotonic()
+
+
+def _worker_log_path() -> str:
+    """The file this worker's stderr goes to (Ray redirects it into the session's logs/)."""
+    try:
+        return os.readlink("/proc/self/fd/2")
+    except OSError:
+        return ""
+
+
+def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: str) -> Any:
+    """The body of every Ray task: set up the worker like a pool worker, then run the task."""
+    import ray
+    import socket
+
+    from garden.executor import tasks
+
+    if os.getcwd() != driver_cwd and os.path.isdir(driver_cwd):
+        os.chdir(driver_cwd)  # relative recipe paths resolve as on the driver
+    ctx = ray.get_runtime_context()
+    ray.get(reporter.started.remote(key, {"node": ctx.get_node_id(), "host": socket.gethostname(),
+                                          "pid": os.getpid(), "log": _worker_log_path()}))
+    remove_attempt_leftovers(task)
+    sender = _ProgressSender(reporter)
+    tasks.set_progress(sender)
+    try:
+        return tasks.call(fn_name, task)
+    finally:
+        sender.flush()
+        tasks.set_progress(None)
+
+
+class _Reporter:
+    """Driver-side mailbox (a Ray actor): progress counts and which worker ran each task."""
+
+    def __init__(self) -> None:
+        self.progress: dict[int, list[int]] = {}
+        self.attempts: dict[str, list[dict]] = {}
+
+    def add(self, counts: dict[int, list[int]]) -> None:
+        for stage, (docs, nbytes) in counts.items():
+            acc = self.progress.setdefault(stage, [0, 0])
+            acc[0] += docs
+            acc[1] += nbytes
+
+    def drain(self) -> dict[int, list[int]]:
+        out, self.progress = self.progress, {}
+        return out
+
+    def started(self, key: str, info: dict) -> None:
+        self.attempts.setdefault(key, []).append(info)
+
+    def attempts_of(self, key: str) -> list[dict]:
+        return self.attempts.get(key, [])
+
+    def forget(self, keys: list[str]) -> None:
+        for k in keys:
+            self.attempts.pop(k, None)
+
+
+# -- driver side -------------------------------------------------------------------------------
+
+def _log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a worker log, when this machine can read it."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _error_text(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None)  # RayTaskError: the task's own exception
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}".strip()
+
+
+class RayExecutor:
+    """Runs task dicts by name as Ray tasks; results come back as tasks complete."""
+
+    name = "ray"
+
+    def __init__(self, workers: int, progress: Any = None, address: str | None = None,
+                 max_retries: int | None = None) -> None:
+        ray = _import_ray()
+        self._ray = ray
+        self.progress = progress
+        self.max_retries = int(os.environ.get("GARDEN_RAY_MAX_RETRIES", DEFAULT_MAX_RETRIES)
+                               if max_retries is None else max_retries)
+        self._owns_ray = False
+        if not ray.is_initialized():
+            self._init_ray(workers, address)
+            self._owns_ray = True
+        # A local instance has exactly `workers` CPUs; on a cluster, every CPU works.
+        self.workers = workers if self._owns_ray and not address else max(int(ray.cluster_resources().get("CPU", 1)), 1)
+        self._reporter = ray.remote(num_cpus=0)(_Reporter).remote()
+        self._remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(run_ray_task)
+        self._cwd = os.getcwd()
+        self._seq = 0
+        self._last_drain = time.monotonic()
+
+    def _init_ray(self, workers: int, address: str | None) -> None:
+        ray = self._ray
+        kw: dict[str, Any] = dict(logging_level=logging.WARNING, log_to_driver=True)
+        if address:
+            # Workers of a cluster do not inherit this shell's environment: plugins found through
+            # PYTHONPATH must be passed on.
+            env = {k: os.environ[k] for k in ("PYTHONPATH",) if os.environ.get(k)}
+            if env:
+                kw["runtime_env"] = {"env_vars": env}
+            ray.init(address=address, **kw)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False,
+                     object_store_memory=int(os.environ.get("GARDEN_RAY_OBJECT_STORE_BYTES", 256 << 20)), **kw)
+
+    def _drain_progress(self, force: bool = False) -> None:
+        if self.progress is None or (not force and time.monotonic() - self._last_drain < PROGRESS_INTERVAL_S):
+            return
+        self._last_drain = time.monotonic()
+        for _stage, (docs, nbytes) in sorted(self._ray.get(self._reporter.drain.remote()).items()):
+            self.progress.advance(docs, nbytes)
+
+    def _max_in_flight(self) -> int:
+        """Enough queued tasks to keep every CPU busy, few enough that ray.wait stays cheap."""
+        cpus = int(self._ray.cluster_resources().get("CPU", self.workers))
+        return max(4, 2 * cpus)
+
+    def _failure(self, what: str, key: str, exc: BaseException) -> TaskError:
+        ray = self._ray
+        try:
+            attempts = ray.get(self._reporter.attempts_of.remote(key), timeout=10)
+        except Exception:  # noqa: BLE001 - the reporter is a courtesy; the error itself matters
+            attempts = []
+        crashed = not isinstance(exc, ray.exceptions.RayTaskError)
+        lines = [f"{what} failed on Ray after {len(attempts) or 1} attempt(s)"
+                 + (f" (worker died; max_retries={self.max_retries})" if crashed else "")
+                 + f": {_error_text(exc)}"]
+        if attempts:
+            last = attempts[-1]
+            lines.append(f"last attempt: host {last['host']} pid {last['pid']}, worker log {last['log'] or '?'}")
+            tail = _log_tail(last["log"])
+            if tail:
+                lines.append("worker log (last lines):\n" + tail)
+        if not crashed:
+            lines.append(str(exc))  # the remote traceback
+        return TaskError("\n".join(lines))
+
+    def run(self, fn_name: str, task_list: list[dict], describe: Callable[[dict], str]) -> Iterator[dict]:
+        if not task_list:
+            return
+        ray = self._ray
+        todo = iter(task_list)
+        pending: dict[Any, tuple[dict, str]] = {}
+        finished: list[str] = []
+
+        def submit(task: dict) -> None:
+            self._seq += 1
+            key = f"{fn_name}-{self._seq}"
+            ref = self._remote.remote(fn_name, task, key, self._reporter, self._cwd)
+            pending[ref] = (task, key)
+
+        for task in islice(todo, self._max_in_flight()):
+            submit(task)
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=PROGRESS_INTERVAL_S)
+                self._drain_progress()
+                for ref in done:
+                    task, key = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        raise self._failure(describe(task), key, exc) from None
+                    finished.append(key)
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        submit(nxt)
+                    yield result
+            self._drain_progress(force=True)
+        finally:
+            for ref in pending:
+                ray.cancel(ref)  # interrupts running tasks: their writers abort, no marker is written
+            if finished:
+                self._reporter.forget.remote(finished)
+
+    def close(self) -> None:
+        ray = self._ray
+        if ray.is_initialized():
+            try:
+                ray.kill(self._reporter)
+            except Exception:  # noqa: BLE001 - already gone with its cluster
+                pass
+            if self._owns_ray:
+                ray.shutdown()

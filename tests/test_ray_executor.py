@@ -1,0 +1,234 @@
+"""--executor ray: byte-identical to local, killed workers retried, failures named, resume works.
+
+One local Ray instance (2 CPUs) serves the whole module; RayExecutor reuses an initialised Ray
+and leaves it running, and the CLI test connects to it by address like a user of a cluster.
+"""
+import gzip
+import json
+import os
+import sys
+import textwrap
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from conftest import DEMO_DATA, read_stats, run_garden, tree_bytes, write_recipe  # noqa: E402
+from garden import registry  # noqa: E402
+from garden.api import run_recipe  # noqa: E402
+from garden.executor.pool import TaskError  # noqa: E402
+from garden.progress import Progress  # noqa: E402
+from garden.recipe import load_recipe  # noqa: E402
+
+DOCS_PER_FILE = 500
+CRASH_PLUGIN = '''
+import os, signal, sys
+from garden.operator import Mapper
+
+class CrashAt(Mapper):
+    """Kill this worker process (SIGKILL) at one document, as told by a control file (a test plugin)."""
+    name = "crash_at"
+    doc_id: str = ""
+    control: str = ""   # file content: once -> crash then write "crashed"; always -> crash every time
+
+    def map(self, doc):
+        if doc["id"] == self.doc_id and os.path.exists(self.control):
+            with open(self.control) as fh:
+                mode = fh.read().strip()
+            if mode in ("once", "always"):
+                if mode == "once":
+                    with open(self.control, "w") as fh:
+                        fh.write("crashed")
+                print(f"crash_at: killing pid {os.getpid()} at {doc['id']}", file=sys.stderr, flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+        return doc
+'''
+
+
+def _install_plugin(site) -> None:
+    os.makedirs(site / "garden_crash-0.1.dist-info")
+    (site / "garden_crash.py").write_text(textwrap.dedent(CRASH_PLUGIN))
+    (site / "garden_crash-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: garden-crash\nVersion: 0.1\n")
+    (site / "garden_crash-0.1.dist-info" / "entry_points.txt").write_text(
+        "[garden.operators]\ncrash_at = garden_crash:CrashAt\n")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A 2-CPU local Ray whose workers can import the crash plugin (they inherit PYTHONPATH)."""
+    site = tmp_path_factory.mktemp("site")
+    _install_plugin(site)
+    old_pp = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), old_pp) if p)
+    sys.path.insert(0, str(site))
+    import garden_crash
+
+    registry.register(garden_crash.CrashAt)
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 << 20, logging_level="WARNING")
+    try:
+        yield {"site": str(site), "address": ray.get_runtime_context().gcs_address}
+    finally:
+        ray.shutdown()
+        sys.path.remove(str(site))
+        if old_pp is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old_pp
+
+
+@pytest.fixture(scope="module")
+def small_inputs(tmp_path_factory):
+    """The first DOCS_PER_FILE documents of three demo files: several shards, seconds per run."""
+    d = tmp_path_factory.mktemp("inputs")
+    inputs = []
+    for name, source in (("fortunes_en", "en"), ("fortunes_zh", "zh"), ("handbook", "hb")):
+        with gzip.open(os.path.join(DEMO_DATA, f"{name}.jsonl.gz"), "rt", encoding="utf-8") as fh:
+            lines = [next(fh) for _ in range(DOCS_PER_FILE)]
+        path = d / f"{name}.jsonl"
+        path.write_text("".join(lines), encoding="utf-8")
+        inputs.append({"path": str(path), "source": source})
+    return inputs
+
+
+class RecordingProgress(Progress):
+    def __init__(self) -> None:
+        super().__init__(enabled=False)
+        self.total_docs = self.total_bytes = 0
+
+    def advance(self, docs: int, nbytes: int) -> None:
+        self.total_docs += docs
+        self.total_bytes += nbytes
+
+
+def _run(recipe_path, executor, output=None, **kw):
+    recipe = load_recipe(str(recipe_path), overrides={"output": str(output) if output else None})
+    progress = RecordingProgress()
+    stats = run_recipe(recipe, executor=executor, progress=progress, **kw)
+    return stats, progress
+
+
+def _outputs(out) -> dict:
+    """Every user-facing output file; the run directory's own path is masked where files name it."""
+    files = {}
+    for rel, data in tree_bytes(out).items():
+        if rel.startswith("_work") or rel in ("stats.json", "recipe.lock.yaml") or rel.endswith("report.html"):
+            continue
+        files[rel] = data.replace(str(out).encode(), b"<run>")
+    return files
+
+
+def _without_run_details(obj):
+    if isinstance(obj, dict):
+        return {k: _without_run_details(v) for k, v in obj.items() if k not in ("seconds", "executor", "workers")}
+    if isinstance(obj, list):
+        return [_without_run_details(v) for v in obj]
+    if isinstance(obj, str):
+        return obj.replace("/out_ray", "/out_local")
+    return obj
+
+
+def _available(*names) -> bool:
+    return all(n in registry.all_operators() for n in names)
+
+
+def test_full_pipeline_on_ray_is_byte_identical_to_local(tmp_path, cluster, small_inputs):
+    pipeline = [{"normalize": {}}, {"length_filter": {"min_chars": 30}}, {"exact_dedup": {}}]
+    if _available("minhash_dedup"):
+        pipeline.append({"minhash_dedup": {"threshold": 0.7, "num_perm": 32}})
+    if _available("train_tokenizer", "tokenize"):
+        pipeline += [{"train_tokenizer": {"vocab_size": 400, "check_docs": 20}}, {"tokenize": {}}]
+        if _available("mix"):
+            pipeline.append({"mix": {"weights": {"en": 0.5, "zh": 0.2, "hb": 0.3}}})
+    recipe = write_recipe(tmp_path, pipeline, small_inputs, output="out_local", workers=2, shard_size="24KB")
+    local, local_progress = _run(recipe, "local")
+    on_ray, ray_progress = _run(recipe, "ray", output=tmp_path / "out_ray")
+
+    a, b = _outputs(tmp_path / "out_local"), _outputs(tmp_path / "out_ray")
+    assert sum(k.startswith("data/") for k in a) >= 6  # really several shards per stage
+    assert any(k.startswith("rejected/") for k in a)
+    if _available("tokenize"):
+        assert any(k.endswith(".bin") for k in a) and any(k.endswith(".idx") for k in a)
+    if _available("mix"):
+        assert "blend.json" in a
+    assert sorted(a) == sorted(b)
+    assert a == b
+    assert on_ray["executor"] == "ray" and on_ray["accounting_ok"]
+    assert _without_run_details(on_ray) == _without_run_details(local)
+    # progress reached the driver from the Ray workers, as from local pool workers
+    assert ray_progress.total_docs == local_progress.total_docs > 0
+    assert ray_progress.total_bytes == local_progress.total_bytes > 0
+    assert not [k for k in tree_bytes(tmp_path / "out_ray") if ".tmp-" in k]
+
+
+def _crash_recipe(tmp_path, small_inputs, control, output):
+    victim = json.loads(open(small_inputs[0]["path"], encoding="utf-8").readlines()[300])["id"]
+    pipeline = [{"normalize": {}}, {"crash_at": {"doc_id": victim, "control": str(control)}},
+                {"length_filter": {"min_chars": 30}}, {"exact_dedup": {}}]
+    return write_recipe(tmp_path, pipeline, small_inputs, output=output, workers=2, shard_size="24KB",
+                        batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def crash_reference(tmp_path_factory, cluster, small_inputs):
+    """The crash recipe run locally with the crash switched off: what every Ray run must produce."""
+    d = tmp_path_factory.mktemp("reference")
+    recipe = _crash_recipe(d, small_inputs, d / "no-control-file", "out")
+    _run(recipe, "local")
+    return _outputs(d / "out")
+
+
+def test_killed_worker_is_retried_and_output_is_unchanged(tmp_path, cluster, small_inputs, crash_reference):
+    control = tmp_path / "control"
+    control.write_text("once")
+    recipe = _crash_recipe(tmp_path, small_inputs, control, "out")
+    env = {**os.environ, "PYTHONPATH": cluster["site"]}
+    run_garden("run", recipe, "-q", "--executor", "ray", "--address", cluster["address"], env=env, timeout=240)
+    assert control.read_text() == "crashed"  # the worker really was killed mid-stage
+    assert _outputs(tmp_path / "out") == crash_reference
+    stats = read_stats(tmp_path / "out")
+    assert stats["executor"] == "ray" and stats["accounting_ok"]
+    assert not [k for k in tree_bytes(tmp_path / "out") if ".tmp-" in k]  # the dead attempt's temp files are gone
+
+
+def test_retry_limit_stops_the_run_with_shard_error_and_log_then_resume(tmp_path, cluster, small_inputs,
+                                                                        crash_reference, monkeypatch):
+    monkeypatch.setenv("GARDEN_RAY_MAX_RETRIES", "1")
+    control = tmp_path / "control"
+    control.write_text("always")
+    recipe = _crash_recipe(tmp_path, small_inputs, control, "out")
+    with pytest.raises(TaskError) as err:
+        _run(recipe, "ray")
+    message = str(err.value)
+    assert "stage 0 (stream) shard" in message and "fortunes_en.jsonl" in message
+    assert "failed on Ray after 2 attempt(s)" in message and "worker died" in message
+    assert "crash_at: killing pid" in message  # the tail of the dead worker's log
+    shard = int(message.split("shard ")[1].split()[0])
+    done = tmp_path / "out" / "_work" / "s00-stream" / "done"
+    assert not (done / f"shard-{shard:05d}.json").exists()  # nothing marked complete that was not written
+    assert not (tmp_path / "out" / "stats.json").exists()
+    survivors = {p.name: p.stat().st_mtime_ns for p in done.iterdir()}
+
+    control.write_text("off")
+    stats, _ = _run(recipe, "ray")  # resume: only what was not complete runs again
+    assert stats["accounting_ok"]
+    assert _outputs(tmp_path / "out") == crash_reference
+    for name, mtime in survivors.items():
+        assert (done / name).stat().st_mtime_ns == mtime
+
+
+def test_leftovers_of_a_dead_attempt_are_found_from_the_task_dict(tmp_path):
+    from garden.executor.ray_executor import remove_attempt_leftovers
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "side" / "x").mkdir(parents=True)
+    dead = [tmp_path / "data" / "part-00001.parquet.tmp-123", tmp_path / "side" / "x" / "t.bin.tmp-9",
+            tmp_path / "done.json.tmp-77"]
+    kept = [tmp_path / "data" / "part-00001.parquet", tmp_path / "data" / "part-00002.parquet.tmp-5",
+            tmp_path / "in.jsonl.tmp-1"]
+    for p in dead + kept:
+        p.write_text("x")
+    task = {"out_path": str(tmp_path / "data" / "part-00001.parquet"), "marker": str(tmp_path / "done.json"),
+            "in_path": str(tmp_path / "in.jsonl"), "ctx": {"shard_dir": str(tmp_path / "side"),
+                                                          "run_dir": str(tmp_path)}}
+    assert remove_attempt_leftovers(task) == 3
+    assert not any(p.exists() for p in dead) and all(p.exists() for p in kept)
