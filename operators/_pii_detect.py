@@ -35,7 +35,7 @@ CARD_RE = re.compile(r"(?<![0-9A-Za-z.,\-])\d(?:[ \-]?\d){12,18}(?![0-9A-Za-z]|[
 IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                      r"(?![0-9A-Za-z]|\.\d)")
 IPV6_RE = re.compile(r"(?<![0-9A-Za-z:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\.\d{1,3}){0,3}")
-PHONE_INTL_RE = re.compile(r"(?<![0-9A-Za-z+])\+[1-9]\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}(?![0-9A-Za-z])")
+PHONE_INTL_RE = re.compile(r"(?<![0-9A-Za-z+])(?:\+[1-9]\d{0,2}|\(\+[1-9]\d{0,2}\))(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}(?![0-9A-Za-z])")
 PHONE_NANP_RE = re.compile(r"(?<![0-9A-Za-z+.\-])(?:1[ .\-]?)?(?:\([2-9]\d{2}\)[ .\-]?|[2-9]\d{2}[ .\-])[2-9]\d{2}[ .\-]\d{4}"
                            r"(?![0-9A-Za-z]|[.\-]\d)")
 PHONE_CN_RE = re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?![0-9A-Za-z])")
@@ -93,6 +93,8 @@ def _cards(text: str) -> Iterator[tuple[int, int]]:
         if len(seps) > 1 or "  " in raw:
             continue  # mixed separators: not one number
         digits = raw.replace(" ", "").replace("-", "")
+        if digits == raw and CN_ID_RE.fullmatch(digits):
+            continue  # shaped like a resident ID (region + birth date) that failed its checksum
         if 13 <= len(digits) <= 19 and luhn_valid(digits) and card_issuer_known(digits):
             yield m.start(), m.end()
 
