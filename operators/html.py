@@ -6,9 +6,9 @@ import regex
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
 
-# Containers that hold navigation when most of their text is link text: menus, tables of
-# contents, "related pages" lists, breadcrumb tables.
-_LINK_LIST_SELECTOR = "nav, menu, ul, ol, dl, table"
+# Containers that hold navigation when most of their text is link text: menus, site headers,
+# tables of contents, "related pages" lists, breadcrumb tables.
+_LINK_LIST_SELECTOR = "nav, menu, header, footer, aside, ul, ol, dl, table"
 _BLANK_LINES = regex.compile(r"\n[^\S\n]*\n(?:[^\S\n]*\n)+")
 _TRAILING_SPACE = regex.compile(r"[^\S\n]+\n")
 
@@ -44,7 +44,7 @@ def html_to_text(html: str, main_content: bool = True, max_link_density: float =
         drop_link_lists(tree, max_link_density)
     text = extract_plain_text(tree, preserve_formatting=True, main_content=main_content, list_bullets=True,
                               alt_texts=False, links=False, form_fields=False, noscript=False, comments=False)
-    text = _TRAILING_SPACE.sub("\n", text)
+    text = _TRAILING_SPACE.sub("\n", text.replace("\u00a0", " "))  # &nbsp; is layout, not content
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
@@ -63,7 +63,7 @@ class HtmlToText(Filter):
     min_chars: int = 1
     param_docs = {
         "main_content": "keep only the main content (drop header, footer, sidebars, comments)",
-        "max_link_density": "drop lists/tables/menus (with 3+ links) whose link text share exceeds this; 1 = keep all",
+        "max_link_density": "drop menus/headers/lists/tables (with 3+ links) whose link text share exceeds this; 1 = keep all",
         "min_chars": "drop pages with fewer characters of text than this after extraction",
     }
 
