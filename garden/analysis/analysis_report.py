@@ -125,13 +125,15 @@ def _calibration(a: dict) -> str:
         marks = []
         if cv["current"] is not None:
             marks.append((cv["current"], "recipe"))
-        if "suggested" in cv:
+        if cv.get("suggested") is not None:
             marks.append((cv["suggested"], "suggested"))
         charts.append(svg.lines([(cv["param"], cv["grid"], cv["drop"])], f"{cv['op']}.{cv['param']}",
                                 x_label=cv["param"], y_label="share dropped", y_range=(0, 1), marks=marks))
         rows.append([f"{cv['op']}.{cv['param']}", str(cv["current"]), pct(cv["current_drop"]),
                      str(cv.get("target", "")) and pct(cv.get("target")),
-                     str(cv.get("suggested", "")), pct(cv.get("suggested_drop")) if "suggested" in cv else "",
+                     "" if cv.get("suggested") is None else str(cv["suggested"]),
+                     (pct(cv.get("suggested_drop")) + ("" if cv.get("reachable") else " (target not reachable)"))
+                     if cv.get("suggested") is not None else "",
                      ", ".join(f"{svg.fmt(g)}→{pct(d, 0)}" for g, d in zip(cv["grid"], cv["drop"]))])
     body += table(["parameter", "recipe value", "drops", "target", "suggested", "suggested drops", "grid → share dropped"],
                   rows, numeric=[False, True, True, True, True, True, False])

@@ -7,18 +7,16 @@ never the corpus.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from garden.analysis.annotate import NUM_PERM, annotate_chunk
+from garden.analysis.parallel import parallel
 from garden.analysis.neardup import near_dup_summary
 from garden.analysis.sample import SampleMerger, SampleTask, plan_tasks, sample_task
 from garden.analysis.stats import group_summaries, stat_names, summarize
@@ -26,33 +24,9 @@ from garden.io.writer import atomic_write_bytes, atomic_write_json
 from garden.progress import Progress
 
 
-def _parallel(fn: Callable, args_list: list[tuple], workers: int, progress: Progress,
-              label: str, weight: Callable[[Any, Any], tuple[int, int]]) -> Iterable[Any]:
-    """Yield fn(*args) results as they complete; in-process for one worker."""
-    progress.start(label, len(args_list))
-    try:
-        if workers <= 1 or len(args_list) <= 1:
-            for args in args_list:
-                res = fn(*args)
-                progress.advance(*weight(args, res))
-                progress.task_done()
-                yield res
-        else:
-            # spawn, not fork: pyarrow's and tokenizers' thread pools do not survive a fork.
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-                futures = {pool.submit(fn, *args): args for args in args_list}
-                for fut in as_completed(futures):
-                    res = fut.result()
-                    progress.advance(*weight(futures[fut], res))
-                    progress.task_done()
-                    yield res
-    finally:
-        progress.finish()
-
-
 def take_sample(tasks: list[SampleTask], n: int, seed: int, workers: int, progress: Progress) -> SampleMerger:
     merger = SampleMerger(n)
-    for res in _parallel(sample_task, [(t, n, seed) for t in tasks], workers, progress,
+    for res in parallel(sample_task, [(t, n, seed) for t in tasks], workers, progress,
                          "analyze: read + sample", lambda a, r: (sum(r["docs"].values()), r["bytes"])):
         merger.add(res)
     return merger
@@ -64,7 +38,7 @@ def measure(sample: list[dict], tokenizer: str | None, workers: int, progress: P
         return [], np.zeros((0, NUM_PERM), dtype=np.uint64), {}
     size = max(100, min(2000, len(sample) // max(1, workers * 6)))
     chunks = [sample[i:i + size] for i in range(0, len(sample), size)]
-    done = _parallel(_indexed_annotate, [(k, c, tokenizer, True) for k, c in enumerate(chunks)], workers,
+    done = parallel(_indexed_annotate, [(k, c, tokenizer, True) for k, c in enumerate(chunks)], workers,
                      progress, "analyze: measure sample",
                      lambda a, r: (len(a[1]), sum(len(d.get("text") or "") for d in a[1])))
     results = dict(done)
@@ -152,7 +126,8 @@ def _write_rows(path: str, rows: list[dict]) -> None:
 
 def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed: int = 0, workers: int = 1,
                  tokenizer: str | None = None, recipe_path: str | None = None, targets: list[str] = (),
-                 write_recipe_path: str | None = None, calibration_docs: int = 5000, dup_threshold: float = 0.8,
+                 write_recipe_path: str | None = None, calibration_docs: int = 2000,
+                 calibrate_only: list[str] = (), dup_threshold: float = 0.8,
                  text_field: str = "text", progress: Progress | None = None) -> dict:
     """Analyse inputs (files, globs, run directories); returns analysis.json's content."""
     from garden.analysis import calibrate as cal
@@ -195,7 +170,8 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
         t = time.perf_counter()
         n_cal = min(len(sample), calibration_docs)
         progress.log(f"analyze: calibrating {len(recipe.pipeline)} operators on {n_cal:,} sampled documents")
-        calibration = cal.calibrate(recipe, sample[:n_cal], rows[:n_cal], parsed_targets, progress)
+        calibration = cal.calibrate(recipe, sample[:n_cal], rows[:n_cal], parsed_targets, workers, progress,
+                                    only=list(calibrate_only))
         calibration["recipe"] = recipe_path
         if write_recipe_path:
             note = (f"{n_cal:,} of {total_docs:,} documents of {', '.join(paths)} "

@@ -39,48 +39,71 @@ def numeric_params(cls: type) -> list[Param]:
     return [p for p in cls.params() if numeric_type(p.type) is not None]
 
 
-def grid_for(param: Param, current: Any, rows: Sequence[dict], points: int = 21) -> list[float]:
-    """Values to try: quantiles of the matching statistic, a 0–1 grid for ratios, else multiples of the value."""
+def is_ratio(param: Param, current: Any) -> bool:
+    """A share or score in [0, 1] (dup_line_frac, min_score, max_symbol_ratio ...)."""
+    name = param.name.lower()
+    if numeric_type(param.type) is not float:
+        return False
+    if any(h in name for h in RATIO_HINTS):
+        return current is None or 0 <= current <= 1
+    return current is not None and 0 <= current <= 1 and not any(frag in name for frag, _ in STAT_HINTS)
+
+
+def grid_for(param: Param, current: Any, rows: Sequence[dict], points: int = 13) -> list[float]:
+    """Values to try: a 0–1 grid for ratios, quantiles of the matching statistic for lengths, else multiples."""
     tp = numeric_type(param.type)
     name = param.name.lower()
-    values: list[float] = []
-    stat = next((s for frag, s in STAT_HINTS if frag in name), None)
+    # "min_words_per_line" is not measured in document words: only whole-document quantities get quantiles
+    stat = None if "_per_" in name else next((s for frag, s in STAT_HINTS if frag in name), None)
     stat_vals = sorted(r[stat] for r in rows if stat and r.get(stat) is not None)
-    if stat_vals:
-        values = [quantile(stat_vals, i / (points - 1)) for i in range(points)]
-    elif tp is float and (current is None and any(h in name for h in RATIO_HINTS) or
-                          current is not None and 0 <= current <= 1):
+    if is_ratio(param, current):
         values = [i / (points - 1) for i in range(points)]
+    elif stat_vals:
+        values = [quantile(stat_vals, i / (points - 1)) for i in range(points)]
     elif current:
         values = [current * m for m in (0, 0.125, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4, 8)]
     else:
-        values = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000]
+        values = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000, 100000]
     if current is not None:
         values.append(current)
     if tp is int:
         values = [int(round(v)) for v in values]
+    else:
+        values = [round(float(v), 6) for v in values]
     return sorted(set(values))
 
 
 def drop_mask(cls: type, params: dict, docs: list[dict]) -> list[bool]:
+    validate = getattr(cls, "validate_params", None)
+    if validate:
+        validate(dict(params))
     op = cls(**params)
     verdicts = op.keep_batch([dict(d) for d in docs])
     return [not (v is True or (not isinstance(v, str) and bool(v))) for v in verdicts]
 
 
-def drop_share(cls: type, params: dict, docs: list[dict]) -> float:
+def drop_share(cls: type, params: dict, docs: list[dict]) -> float | None:
+    """Share of `docs` the operator drops with `params`; None where the value is invalid or makes it fail."""
     if not docs:
         return 0.0
-    return sum(drop_mask(cls, params, docs)) / len(docs)
+    try:
+        return sum(drop_mask(cls, params, docs)) / len(docs)
+    except Exception:
+        return None
 
 
 def suggest(cls: type, params: dict, name: str, docs: list[dict], grid: list[float], drops: list[float],
-            target: float, is_int: bool, steps: int = 14) -> tuple[float, float]:
+            target: float, is_int: bool, steps: int = 14) -> tuple[float | None, float | None]:
     """The value whose drop share is closest to `target`: best grid point, then bisection inside the bracket."""
-    best = min(range(len(grid)), key=lambda i: (abs(drops[i] - target), i))
+    valid = [i for i in range(len(grid)) if drops[i] is not None]
+    if not valid:
+        return None, None
+    best = min(valid, key=lambda i: (abs(drops[i] - target), i))
     best_v, best_d = grid[best], drops[best]
     for i in range(len(grid) - 1):
         lo_d, hi_d = drops[i], drops[i + 1]
+        if lo_d is None or hi_d is None:
+            continue
         if min(lo_d, hi_d) <= target <= max(lo_d, hi_d) and lo_d != hi_d:
             lo, hi = grid[i], grid[i + 1]
             increasing = hi_d > lo_d
@@ -91,6 +114,8 @@ def suggest(cls: type, params: dict, name: str, docs: list[dict], grid: list[flo
                     if mid in (lo, hi):
                         break
                 d = drop_share(cls, {**params, name: mid}, docs)
+                if d is None:
+                    break
                 if abs(d - target) < abs(best_d - target):
                     best_v, best_d = mid, d
                 if (d < target) == increasing:
@@ -124,9 +149,29 @@ def parse_targets(specs: Sequence[str]) -> dict[tuple[str, str], float]:
     return out
 
 
+def curve_job(op_name: str, params: dict, param: str, grid: list, docs: list[dict], target: float | None,
+              is_int: bool) -> dict:
+    """One parameter's curve (and suggestion): runs in a worker process."""
+    from garden import registry
+
+    cls = registry.get(op_name)
+    out = {"drop": [drop_share(cls, {**params, param: v}, docs) for v in grid],
+           "current_drop": drop_share(cls, params, docs) if params.get(param) is not None else None}
+    if target is not None:
+        value, got = suggest(cls, params, param, docs, grid, out["drop"], target, is_int)
+        # unreachable: the operator's other rules already drop more than the target at every value
+        reachable = got is not None and abs(got - target) <= max(0.02, 0.2 * target)
+        out.update(target=target, suggested=value, suggested_drop=got, reachable=reachable)
+    return out
+
+
 def calibrate(recipe: Recipe, docs: list[dict], rows: list[dict], targets: dict[tuple[str, str], float],
-              progress=None) -> dict:
-    """Curves for every numeric parameter of every filter, and suggestions for the targets asked for."""
+              workers: int = 1, progress=None, only: Sequence[str] = ()) -> dict:
+    """Curves for every numeric parameter of every filter (or those named in `only`: OP or OP.PARAM),
+    and suggestions for the targets asked for."""
+    from garden.analysis.parallel import parallel
+    from garden.progress import Progress
+
     labels = _labels(recipe)
     known = {(lab, p.name) for lab, spec in zip(labels, recipe.pipeline) for p in numeric_params(spec.cls)}
     known |= {(spec.name, p.name) for spec in recipe.pipeline for p in numeric_params(spec.cls)}
@@ -135,7 +180,7 @@ def calibrate(recipe: Recipe, docs: list[dict], rows: list[dict], targets: dict[
             raise ValueError(f"--target-drop {op}.{param}: no numeric parameter '{param}' of a filter "
                              f"'{op}' in {recipe.path} (filters: {', '.join(labels)})")
     current = [dict(d) for d in docs]
-    curves, skipped = [], []
+    curves, jobs, skipped = [], [], []
     for label, spec in zip(labels, recipe.pipeline):
         cls = spec.cls
         if issubclass(cls, GlobalOp):
@@ -145,27 +190,32 @@ def calibrate(recipe: Recipe, docs: list[dict], rows: list[dict], targets: dict[
             for p in numeric_params(cls):
                 cur = spec.params.get(p.name, p.default)
                 grid = grid_for(p, cur, rows)
-                drops = [drop_share(cls, {**spec.params, p.name: v}, current) for v in grid]
-                entry = {"op": label, "name": spec.name, "index": spec.index, "param": p.name,
-                         "current": cur, "current_drop": drop_share(cls, spec.params, current) if cur is not None else None,
-                         "grid": grid, "drop": drops}
                 target = targets.get((label, p.name), targets.get((spec.name, p.name)))
-                if target is not None:
-                    value, got = suggest(cls, spec.params, p.name, current, grid, drops, target,
-                                         numeric_type(p.type) is int)
-                    entry.update(target=target, suggested=value, suggested_drop=got)
-                curves.append(entry)
-                if progress is not None:
-                    progress.log(f"calibrated {label}.{p.name} over {len(grid)} values")
+                wanted = {label, spec.name, f"{label}.{p.name}", f"{spec.name}.{p.name}"}
+                if only and target is None and not wanted & set(only):
+                    continue
+                curves.append({"op": label, "name": spec.name, "index": spec.index, "param": p.name,
+                               "current": cur, "grid": grid})
+                jobs.append((spec.name, dict(spec.params), p.name, grid, current, target, numeric_type(p.type) is int))
         try:  # annotate for the operators that follow (mappers rewrite, filters may add columns)
             op = cls(**spec.params)
             if issubclass(cls, Mapper):
-                current = list(op.map_batch(current))
+                current = [dict(d) for d in op.map_batch([dict(d) for d in current])]
             else:
+                current = [dict(d) for d in current]
                 op.keep_batch(current)
         except Exception as exc:
             skipped.append(f"{label}: could not run on the sample ({type(exc).__name__}: {exc})")
+    results = parallel(_indexed_job, [(k, *job) for k, job in enumerate(jobs)], workers,
+                       progress or Progress(enabled=False), "analyze: calibrate thresholds",
+                       lambda a, r: (len(a[5]) * len(a[4]), 0))
+    for k, res in results:
+        curves[k].update(res)
     return {"docs": len(docs), "curves": curves, "skipped": skipped}
+
+
+def _indexed_job(k: int, *job) -> tuple[int, dict]:
+    return k, curve_job(*job)
 
 
 def write_recipe(recipe_path: str, out_path: str, calibration: dict, sample_note: str) -> list[str]:
@@ -174,7 +224,7 @@ def write_recipe(recipe_path: str, out_path: str, calibration: dict, sample_note
         data = yaml.safe_load(fh)
     changes = []
     for c in calibration["curves"]:
-        if "suggested" not in c:
+        if c.get("suggested") is None:
             continue
         entry = data["pipeline"][c["index"]]
         params = entry.get(c["name"]) or {}

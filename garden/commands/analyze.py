@@ -22,14 +22,17 @@ import click
               help="Suggest the threshold that drops SHARE of the sample, e.g. length_filter.min_words=0.1 (repeatable).")
 @click.option("--write-recipe", type=click.Path(dir_okay=False),
               help="Write a copy of --recipe with the suggested thresholds.")
-@click.option("--calibration-docs", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Sampled documents used for calibration.")
+@click.option("--calibrate", "calibrate_only", multiple=True, metavar="OP[.PARAM]",
+              help="Calibrate only these operators/parameters (repeatable; default: every numeric filter parameter).")
+@click.option("--calibration-docs", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Sampled documents used for calibration (each filter runs once per grid value on them).")
 @click.option("--dup-threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
               help="Jaccard similarity above which two documents count as near-duplicates.")
 @click.option("--text-field", default="text", show_default=True, help="Text field of raw JSONL/parquet input.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_dir: str, tokenizer: str | None,
-            workers: int, seed: int, targets: tuple[str, ...], write_recipe: str | None, calibration_docs: int,
+            workers: int, seed: int, targets: tuple[str, ...], write_recipe: str | None,
+            calibrate_only: tuple[str, ...], calibration_docs: int,
             dup_threshold: float, text_field: str, quiet: bool) -> None:
     """Analyse raw input (jsonl, jsonl.gz, jsonl.zst, parquet) or a run's data/: writes analysis.json + report.html."""
     from garden.analysis.analyze import run_analysis
@@ -43,6 +46,7 @@ def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_di
         result = run_analysis(list(paths), out_dir, sample_size=sample_size, seed=seed, workers=workers,
                               tokenizer=tokenizer, recipe_path=recipe, targets=list(targets),
                               write_recipe_path=write_recipe, calibration_docs=calibration_docs,
+                              calibrate_only=list(calibrate_only),
                               dup_threshold=dup_threshold, text_field=text_field, progress=progress)
     except (RecipeError, ValueError, FileNotFoundError) as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
@@ -62,9 +66,10 @@ def _print_summary(a: dict, out_dir: str) -> None:
     click.echo(f"near-duplicates: {100 * near['sample_dup_rate']:.1f}% of the sample "
                f"(corpus estimate {100 * near['corpus_dup_rate_estimate']:.1f}%)", err=True)
     for c in (a.get("calibration") or {}).get("curves", []):
-        if "suggested" in c:
+        if c.get("suggested") is not None:
+            warn = "" if c.get("reachable") else "  — target not reachable: other rules of this operator drop more"
             click.echo(f"suggested {c['op']}.{c['param']} = {c['suggested']} "
-                       f"(drops {100 * c['suggested_drop']:.1f}%, target {100 * c['target']:.1f}%)", err=True)
+                       f"(drops {100 * c['suggested_drop']:.1f}%, target {100 * c['target']:.1f}%){warn}", err=True)
     for note in a["notes"].values():
         click.echo(f"note: {note}", err=True)
     click.echo(f"wrote {out_dir}/analysis.json, {out_dir}/report.html", err=True)
