@@ -58,19 +58,22 @@ class LineFilter(Mapper):
             return doc
         kept: list[str] = []
         removed = 0
+        edited = False
         for raw in text.split("\n"):
             line = raw.strip()
             if not line:
                 kept.append("")
                 continue
             if self.remove_citations and "[" in line:
-                line = CITATION_RE.sub("", line).strip()
-                raw = line
+                cleaned = CITATION_RE.sub("", line).strip()
+                if cleaned != line:
+                    line = raw = cleaned
+                    edited = True
             if line and self._keep_line(line):
                 kept.append(raw.rstrip())
             else:
                 removed += 1
-        if removed:
+        if removed or edited:
             text = _BLANK_RUNS_RE.sub("\n\n", "\n".join(kept)).strip()
         doc["text"] = text
         doc["lines_removed"] = removed
