@@ -20,7 +20,7 @@ from garden.executor.pool import TaskError  # noqa: E402
 from garden.progress import Progress  # noqa: E402
 from garden.recipe import load_recipe  # noqa: E402
 
-DOCS_PER_FILE = 500
+DOCS_PER_FILE = 300
 CRASH_PLUGIN = '''
 import os, signal, sys
 from garden.operator import Mapper
@@ -91,17 +91,25 @@ def small_inputs(tmp_path_factory):
 
 
 class RecordingProgress(Progress):
+    """Docs and bytes reported while each stage (phase) runs."""
+
     def __init__(self) -> None:
         super().__init__(enabled=False)
-        self.total_docs = self.total_bytes = 0
+        self.per_stage: dict[str, list[int]] = {}
+        self.current = ""
+
+    def start(self, label: str, total_tasks: int, skipped: int = 0) -> None:
+        super().start(label, total_tasks, skipped)
+        self.current = label
 
     def advance(self, docs: int, nbytes: int) -> None:
-        self.total_docs += docs
-        self.total_bytes += nbytes
+        acc = self.per_stage.setdefault(self.current, [0, 0])
+        acc[0] += docs
+        acc[1] += nbytes
 
 
-def _run(recipe_path, executor, output=None, **kw):
-    recipe = load_recipe(str(recipe_path), overrides={"output": str(output) if output else None})
+def _run(recipe_path, executor, output=None, workers=None, **kw):
+    recipe = load_recipe(str(recipe_path), overrides={"output": str(output) if output else None, "workers": workers})
     progress = RecordingProgress()
     stats = run_recipe(recipe, executor=executor, progress=progress, **kw)
     return stats, progress
@@ -139,7 +147,7 @@ def test_full_pipeline_on_ray_is_byte_identical_to_local(tmp_path, cluster, smal
         pipeline += [{"train_tokenizer": {"vocab_size": 400, "check_docs": 20}}, {"tokenize": {}}]
         if _available("mix"):
             pipeline.append({"mix": {"weights": {"en": 0.5, "zh": 0.2, "hb": 0.3}}})
-    recipe = write_recipe(tmp_path, pipeline, small_inputs, output="out_local", workers=2, shard_size="24KB")
+    recipe = write_recipe(tmp_path, pipeline, small_inputs, output="out_local", workers=2, shard_size="48KB")
     local, local_progress = _run(recipe, "local")
     on_ray, ray_progress = _run(recipe, "ray", output=tmp_path / "out_ray")
 
@@ -155,16 +163,22 @@ def test_full_pipeline_on_ray_is_byte_identical_to_local(tmp_path, cluster, smal
     assert on_ray["executor"] == "ray" and on_ray["accounting_ok"]
     assert _without_run_details(on_ray) == _without_run_details(local)
     # progress reached the driver from the Ray workers, as from local pool workers
-    assert ray_progress.total_docs == local_progress.total_docs > 0
-    assert ray_progress.total_bytes == local_progress.total_bytes > 0
+    def totals(progress):
+        return [sum(v[i] for v in progress.per_stage.values()) for i in (0, 1)]
+
+    assert totals(ray_progress) == totals(local_progress)
+    # every stage's counts arrive before the next stage starts (local pool's queue gives no such promise)
+    stage0 = next(v for k, v in ray_progress.per_stage.items() if k.startswith("stage 0"))
+    assert stage0[0] == local["input_docs"]
+    assert [v[0] for k, v in ray_progress.per_stage.items() if "scan" in k][0] == local["ops"][1]["out"]
     assert not [k for k in tree_bytes(tmp_path / "out_ray") if ".tmp-" in k]
 
 
 def _crash_recipe(tmp_path, small_inputs, control, output):
-    victim = json.loads(open(small_inputs[0]["path"], encoding="utf-8").readlines()[300])["id"]
+    victim = json.loads(open(small_inputs[0]["path"], encoding="utf-8").readlines()[200])["id"]
     pipeline = [{"normalize": {}}, {"crash_at": {"doc_id": victim, "control": str(control)}},
                 {"length_filter": {"min_chars": 30}}, {"exact_dedup": {}}]
-    return write_recipe(tmp_path, pipeline, small_inputs, output=output, workers=2, shard_size="24KB",
+    return write_recipe(tmp_path, pipeline, small_inputs, output=output, workers=2, shard_size="48KB",
                         batch_size=32)
 
 
@@ -173,7 +187,7 @@ def crash_reference(tmp_path_factory, cluster, small_inputs):
     """The crash recipe run locally with the crash switched off: what every Ray run must produce."""
     d = tmp_path_factory.mktemp("reference")
     recipe = _crash_recipe(d, small_inputs, d / "no-control-file", "out")
-    _run(recipe, "local")
+    _run(recipe, "local", workers=1)  # in-process: 1 or N workers give the same bytes
     return _outputs(d / "out")
 
 

@@ -92,10 +92,16 @@ class _ProgressSender:
         if time.monotonic() - self.last >= PROGRESS_INTERVAL_S:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
+        """Send what accumulated; `wait` at the end of a task, so that its progress reaches the
+        reporter before its result reaches the driver (calls from one worker arrive in order)."""
         if self.pending:
-            self.reporter.add.remote(self.pending)  # fire and forget
+            ref = self.reporter.add.remote(self.pending)
             self.pending = {}
+            if wait:
+                import ray
+
+                ray.get(ref)
         self.last = time.monotonic()
 
 
@@ -125,7 +131,7 @@ def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: 
     try:
         return tasks.call(fn_name, task)
     finally:
-        sender.flush()
+        sender.flush(wait=True)
         tasks.set_progress(None)
 
 
