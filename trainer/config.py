@@ -94,8 +94,22 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+        node[parts[-1]] = _parse_value(value)
     return raw
+
+
+def _parse_value(value: str) -> Any:
+    """YAML scalar, plus numbers YAML 1.1 leaves as strings (`3e-4`, `2e9`)."""
+    if value == "":
+        return None
+    parsed = yaml.safe_load(value)
+    if isinstance(parsed, str):
+        for cast in (int, float):
+            try:
+                return cast(parsed)
+            except ValueError:
+                pass
+    return parsed
 
 
 def load_raw(path: str | Path) -> dict:
@@ -157,6 +171,10 @@ def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None
     """
     cfg = _merge(DEFAULTS, raw)
     par, tr = cfg["parallel"], cfg["training"]
+    for section in ("training", "parallel", "checkpoint", "logging"):
+        for key, value in cfg[section].items():
+            if isinstance(value, str):
+                cfg[section][key] = _parse_value(value)
     tp, pp, vpp = int(par["tp"]), int(par["pp"]), par["vpp"]
     if tp < 1 or pp < 1:
         raise ConfigError("parallel.tp and parallel.pp must be >= 1")
