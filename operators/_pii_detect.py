@@ -40,7 +40,7 @@ PHONE_NANP_RE = re.compile(r"(?<![0-9A-Za-z+.\-])(?:1[ .\-]?)?(?:\([2-9]\d{2}\)[
                            r"(?![0-9A-Za-z]|[.\-]\d)")
 PHONE_CN_RE = re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?![0-9A-Za-z])")
 # A dotted quad right after these words is a version or section number, not an address.
-_NOT_IP_CONTEXT_RE = re.compile(r"(?:version|ver\.?|v|release|rev\.?|section|sec\.?|§|chapter|clause|build|firmware)\s*$",
+_NOT_IP_CONTEXT_RE = re.compile(r"(?<![A-Za-z])(?:version|ver\.?|v|release|rev\.?|section|sec\.?|§|chapter|clause|build|firmware)\s*$",
                                 re.IGNORECASE)
 
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

@@ -189,7 +189,8 @@ LOOKALIKE_GENERATORS: dict[str, Callable[[random.Random], str]] = {
     "version": version, "date": date, "time": time_of_day, "price": price, "section": section,
     "bad_cn_id": bad_cn_id, "non_luhn": non_luhn, "other_numbers": other_numbers}
 
-_EN_FRAMES = ["Contact: {}.", "Reach me at {} if needed.", "({})", "see {}, thanks", "value {}", "<{}>", "[{}]", "\"{}\""]
+_EN_FRAMES = ["Contact: {}.", "Reach me at {} if needed.", "({})", "see {}, thanks", "value {}", "<{}>", "[{}]", "\"{}\"",
+              "Server {} is down.", "the driver reported {};", "IP/phone/mail: {}"]
 _ZH_FRAMES = ["联系方式：{}。", "请拨打{}咨询", "（{}）", "地址是 {} 。", "号码{}，"]
 _LOOK_EN = ["Released {} today.", "It costs {} now.", "See {} below.", "At {} the job ran.", "({})"]
 _LOOK_ZH = ["在{}发布。", "价格为{}。", "见{}。", "（{}）"]
