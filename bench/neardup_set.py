@@ -177,6 +177,73 @@ def make_pool(sources: Iterable[str] = DEFAULT_SOURCES, per_source: int = 2000, 
     return distinct_pool(texts)
 
 
+def vocabulary(sources: Iterable[str] = ("en_linux_doc_rst", "en_python_doc_rst", "en_dict_foldoc"),
+               size: int = 30000, root: str = CORPORA) -> tuple[list[str], list[float]]:
+    """The most frequent words of real English corpora with their frequencies (Zipf-like)."""
+    from collections import Counter
+
+    counts: Counter = Counter()
+    for name in sources:
+        for text in read_corpus(name, root):
+            counts.update(w for w in text.split() if w.isalpha())
+    words, freq = zip(*counts.most_common(size))
+    total = sum(freq)
+    return list(words), [f / total for f in freq]
+
+
+def synthetic_corpus(path: str, n_docs: int, seed: int = 0, dup_share: float = 0.25, words_per_doc: int = 160,
+                     root: str = CORPORA) -> dict:
+    """Write `n_docs` ~1 KB documents with web-like duplicate structure; returns counts by kind.
+
+    Unique documents are Zipf word samples. A `dup_share` of documents copy an earlier one:
+    40 % exact copies, 60 % near copies with 1–8 % of words replaced. Copy sources are drawn
+    from a fixed set of popular documents (big clusters: templates, mirrors) a fifth of the
+    time and from recent documents otherwise (pairs and small clusters). Memory is bounded:
+    only a window of recent documents is kept.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vocab, freq = vocabulary(root=root)
+    vocab_arr = np.array(vocab, dtype=object)
+    freq = np.asarray(freq, dtype=np.float64)
+    window: list[np.ndarray] = []
+    popular: list[np.ndarray] = []
+    counts = {"unique": 0, "exact": 0, "near": 0}
+    chunk = 10000
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        for lo in range(0, n_docs, chunk):
+            n = min(chunk, n_docs - lo)
+            lengths = np.clip(rng.normal(words_per_doc, words_per_doc / 5, n).astype(int), 20, None)
+            pool = rng.choice(len(vocab), size=int(lengths.sum()), p=freq)
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            is_copy = rng.random(n) < dup_share
+            lines = []
+            for k in range(n):
+                i = lo + k
+                if is_copy[k] and window:
+                    src_list = popular if popular and rng.random() < 0.2 else window
+                    ids = src_list[int(rng.integers(len(src_list)))].copy()
+                    if rng.random() < 0.4:
+                        counts["exact"] += 1
+                    else:
+                        m = max(1, int(len(ids) * rng.uniform(0.01, 0.08)))
+                        ids[rng.integers(0, len(ids), m)] = pool[rng.integers(0, len(pool), m)]
+                        counts["near"] += 1
+                else:
+                    ids = pool[offsets[k]:offsets[k + 1]]
+                    counts["unique"] += 1
+                    if len(popular) < 200:
+                        popular.append(ids)
+                    window.append(ids)
+                    if len(window) > 20000:
+                        window = window[-10000:]
+                lines.append(json.dumps({"id": f"s{i:08d}", "text": " ".join(vocab_arr[ids])}) + "\n")
+            fh.write("".join(lines))
+    os.replace(path + ".tmp", path)
+    return counts
+
+
 def write_jsonl(path: str, records: list[dict]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for r in records:
