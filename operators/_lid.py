@@ -24,23 +24,17 @@ UNDETERMINED = "und"  # ISO 639-2 "undetermined": no letters to judge (empty, em
 LABEL_ALIASES = {"no": "nb", "wuu": "zh", "yue": "zh", "arz": "ar", "azb": "az", "pnb": "pa"}
 
 # Tokens that are not prose in any language: URLs, e-mails, paths, command options,
-# identifiers (snake_case, dotted names, ALL_CAPS_WITH_UNDERSCORE), markup, numbers.
+# identifiers (snake_case, dotted names), markup, numbers. A token is a run of non-space,
+# non-CJK characters (Chinese has no spaces, so CJK runs are never part of a token).
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
-_T = rf"[^\s{_CJK}]"   # a token character; CJK text has no spaces, so it never counts as one token
-_W = rf"[\w--[{_CJK}]]"   # a word character outside CJK
+_TOKEN = regex.compile(rf"[^\s{_CJK}]+")
 _NON_PROSE = regex.compile(
-    rf"""
-      (?:https?|ftp)://{_T}+            # URLs
-    | {_T}+@{_T}+\.{_W}+                # e-mail addresses
-    | (?<!\S)[~.]?/{_T}*                # absolute or home paths, /etc/..., ~/x
-    | {_T}*{_W}/{_W}{_T}*                # a/b paths inside words
-    | (?<!\S)--?{_W}[{_W}-]*=?{_T}*     # command options -x --foo=bar
-    | {_T}*{_W}_{_W}{_T}*                # snake_case identifiers
-    | {_T}*{_W}\.{_W}[{_W}.]*{_T}*      # dotted names: file.conf, pam_env.so, 8.2.5
-    | [<{{\[$%][^\s>}}\]{_CJK}]*[>}}\]]? # <tags>, {{vars}}, $VARS, %s
-    | \p{{N}}+                          # numbers
+    r"""
+      ://  |  @\w  |  /                  # URLs, e-mail addresses, paths
+    | \w_\w  |  \w\.\w               # snake_case, dotted names: file.conf, pam_env.so, 8.2.5
+    | ^--?\w  |  ^[<{\[$%]  |  \d      # command options, <tags> {vars} $VARS %s, numbers
     """,
-    regex.VERBOSE | regex.V1,
+    regex.VERBOSE,
 )
 _LETTER = regex.compile(r"\p{L}")
 _KANA = regex.compile(r"[\p{Hiragana}\p{Katakana}]")
@@ -72,7 +66,8 @@ def load_fasttext(path: str):
 
 def prose_of(line: str) -> str:
     """The line without its non-prose tokens, whitespace collapsed (no newlines: fastText rejects them)."""
-    return _SPACES.sub(" ", _NON_PROSE.sub(" ", line)).strip()
+    cleaned = _TOKEN.sub(lambda m: " " if _NON_PROSE.search(m.group()) else m.group(), line)
+    return _SPACES.sub(" ", cleaned).strip()
 
 
 @dataclass
