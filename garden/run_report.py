@@ -213,7 +213,8 @@ def _dedup(run_dir: str, stats: dict, params: list[dict]) -> str | None:
         xs = [i / 50 for i in range(51)]
         series = [(f"P(candidate), b={b} r={r}", xs, [1 - (1 - s ** r) ** b for s in xs])]
         marks = [(float(threshold), f"threshold {threshold}")] if threshold is not None else []
-        body += svg.lines(series, "LSH S-curve: probability that a pair becomes a candidate", "Jaccard similarity",
+        body += svg.lines(series, f"LSH S-curve (b={b} r={r}): probability that a pair becomes a candidate",
+                          "Jaccard similarity",
                           "probability", width=520, height=260, y_range=(0, 1), marks=marks, points=False)
     if isinstance(op.get("s_curve"), dict):
         body += table(["Jaccard", "P(candidate)"], [[k, float(v)] for k, v in op["s_curve"].items()],
