@@ -451,8 +451,10 @@ def main() -> None:
     for name in args.sections.split(","):
         CURRENT[0] = name
         lines: list[str] = []
+        load = os.getloadavg()
         lines.append(f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-                     f"{' (--quick)' if args.quick else ''}._")
+                     f"{' (--quick)' if args.quick else ''}; load average at start {load[0]:.1f} "
+                     f"(the machine is shared: other jobs ran at the same time)._")
         lines.append("")
         sections[name](args, lines)
         write_results(lines)

@@ -45,30 +45,47 @@ class SignatureWriter:
 
 
 class SignatureReader:
-    """Signatures of any (shard, row), memory-mapped: only touched pages are read."""
+    """Signatures of any (shard, row), read row by row with pread.
+
+    Not a memory map on purpose: touched pages of a map count in the process's RSS, and the
+    candidates of one partition touch pages all over every shard's file, so a map makes memory
+    grow with the corpus although nothing is kept.
+    """
 
     def __init__(self, work_dir: str, num_perm: int) -> None:
         self.work_dir = work_dir
         self.num_perm = num_perm
-        self._maps: dict[int, np.ndarray] = {}
+        self.row_bytes = 4 * num_perm
+        self._fds: dict[int, int] = {}
 
-    def _shard(self, shard: int) -> np.ndarray:
-        m = self._maps.get(shard)
-        if m is None:
-            path = signature_path(self.work_dir, shard)
-            size = os.path.getsize(path)
-            if size == 0:
-                m = np.zeros((0, self.num_perm), dtype=np.uint32)
-            else:
-                m = np.memmap(path, dtype=np.uint32, mode="r", shape=(size // (4 * self.num_perm), self.num_perm))
-            self._maps[shard] = m
-        return m
+    def _fd(self, shard: int) -> int:
+        fd = self._fds.get(shard)
+        if fd is None:
+            fd = os.open(signature_path(self.work_dir, shard), os.O_RDONLY)
+            self._fds[shard] = fd
+        return fd
+
+    def rows_in(self, shard: int) -> int:
+        return os.fstat(self._fd(shard)).st_size // self.row_bytes
 
     def get(self, nodes: np.ndarray) -> np.ndarray:
         """Signatures [len(nodes), num_perm] in the order of `nodes`."""
         shards, rows = split_nodes(nodes)
-        out = np.empty((len(nodes), self.num_perm), dtype=np.uint32)
-        for s in np.unique(shards):
-            sel = shards == s
-            out[sel] = self._shard(int(s))[rows[sel]]
-        return out
+        order = np.lexsort((rows, shards))  # read each file front to back
+        buf = bytearray(len(nodes) * self.row_bytes)
+        view = memoryview(buf)
+        rb = self.row_bytes
+        for i in order.tolist():
+            chunk = os.pread(self._fd(int(shards[i])), rb, int(rows[i]) * rb)
+            if len(chunk) != rb:
+                raise IOError(f"signature of shard {int(shards[i])} row {int(rows[i])} is missing")
+            view[i * rb:(i + 1) * rb] = chunk
+        return np.frombuffer(buf, dtype=np.uint32).reshape(len(nodes), self.num_perm)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __del__(self) -> None:
+        self.close()
