@@ -37,9 +37,10 @@ _NON_PROSE = regex.compile(
     regex.VERBOSE,
 )
 _LETTER = regex.compile(r"\p{L}")
-_KANA = regex.compile(r"[\p{Hiragana}\p{Katakana}]")
-_HAN = regex.compile(r"\p{Han}")
-_CJK_CHAR = regex.compile(rf"[{_CJK}]")
+_NOT_KANA = regex.compile(r"[^\p{Hiragana}\p{Katakana}]+")
+_NOT_HAN = regex.compile(r"\P{Han}+")
+_NOT_LETTER = regex.compile(r"\P{L}+")
+_NOT_CJK = regex.compile(rf"[^{_CJK}]+")
 _SPACES = regex.compile(r"\s+")
 
 
@@ -79,11 +80,13 @@ class Chunk:
 def chunks_of(text: str, chunk_chars: int = 200, max_chunks: int = 16) -> list[Chunk]:
     """Prose chunks of a document to predict, each weighted by its letter count.
 
-    Lines are cleaned of non-prose tokens and packed into chunks of about `chunk_chars`.
+    A document longer than 4 x chunk_chars x max_chunks characters is first cut to max_chunks
+    evenly spaced windows. Lines are cleaned of non-prose tokens and packed into chunks of
+    about `chunk_chars`; at most `max_chunks` chunks, evenly spaced, are kept.
     A line that is all commands weighs nothing; if the whole document is, the raw lines are
     used instead so that a pure code snippet still gets a (low-confidence) label.
     """
-    lines = [ln for ln in text.split("\n") if ln.strip()]
+    lines = [ln for ln in _bounded(text, 4 * chunk_chars * max_chunks, max_chunks).split("\n") if ln.strip()]
     chunks = _pack([prose_of(ln) for ln in lines], chunk_chars)
     if not chunks:
         chunks = _pack([_SPACES.sub(" ", ln).strip() for ln in lines], chunk_chars)
@@ -91,6 +94,22 @@ def chunks_of(text: str, chunk_chars: int = 200, max_chunks: int = 16) -> list[C
         step = len(chunks) / max_chunks
         chunks = [chunks[int(i * step)] for i in range(max_chunks)]
     return chunks
+
+
+def _bounded(text: str, budget: int, parts: int) -> str:
+    """A long text cut to `parts` evenly spaced windows, `budget` characters in all (cost per document is bounded)."""
+    if len(text) <= budget:
+        return text
+    width = budget // parts
+    step = (len(text) - width) / max(parts - 1, 1)
+    windows = []
+    for i in range(parts):
+        start = int(i * step)
+        if start:  # start at a word boundary
+            space = text.find(" ", start, start + width // 4)
+            start = space + 1 if space >= 0 else start
+        windows.append(text[start:start + width])
+    return "\n".join(windows)
 
 
 def _pack(lines: list[str], chunk_chars: int) -> list[Chunk]:
@@ -120,8 +139,9 @@ CJK_WEIGHT = 4.0  # English letters per Han character in parallel text (Debian h
 
 def _chunk(lines: list[str]) -> Chunk:
     text = " ".join(lines)
-    cjk = len(_CJK_CHAR.findall(text))
-    return Chunk(text, float(len(_LETTER.findall(text)) - cjk + CJK_WEIGHT * cjk))
+    letters = _NOT_LETTER.sub("", text)
+    cjk = len(_NOT_CJK.sub("", letters))
+    return Chunk(text, float(len(letters) - cjk + CJK_WEIGHT * cjk))
 
 
 class LanguageIdentifier:
@@ -151,7 +171,7 @@ class LanguageIdentifier:
                 out.append((UNDETERMINED, 0.0))
                 continue
             lang = max(mass, key=lambda key: (mass[key], key))
-            lang, score = _script_override(text, lang, mass)
+            lang, score = _script_override(" ".join(c.text for c in chunks), lang, mass)
             out.append((lang, round(min(score / total, 1.0), 4)))
         return out
 
@@ -160,8 +180,8 @@ def _script_override(text: str, lang: str, mass: dict[str, float]) -> tuple[str,
     """Chinese and Japanese share Han characters; kana decide. Japanese prose always has kana."""
     if lang not in ("ja", "zh"):
         return lang, mass[lang]
-    han = len(_HAN.findall(text))
-    kana = len(_KANA.findall(text))
+    han = len(_NOT_HAN.sub("", text))
+    kana = len(_NOT_KANA.sub("", text))
     both = mass.get("ja", 0.0) + mass.get("zh", 0.0)
     if lang == "ja" and han and not kana:
         return "zh", both
