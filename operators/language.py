@@ -41,7 +41,10 @@ class Language(Filter):
             raise ValueError("min_score must be between 0 and 1")
         if params["max_chunks"] < 1:
             raise ValueError("max_chunks must be at least 1")
-        path = params["model"] or default_model_path()
+        try:
+            path = params["model"] or default_model_path()
+        except FileNotFoundError as exc:
+            raise ValueError(str(exc)) from None
         if not os.path.exists(path):
             raise ValueError(f"model not found: {path}")
 
