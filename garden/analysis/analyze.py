@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from garden.analysis.annotate import NUM_PERM, annotate_chunk
-from garden.analysis.parallel import parallel
+from garden.analysis.parallel import Workers, parallel, worker_pool
 from garden.analysis.neardup import near_dup_summary
 from garden.analysis.sample import SampleMerger, SampleTask, plan_tasks, sample_task
 from garden.analysis.stats import group_summaries, stat_names, summarize
@@ -24,7 +24,7 @@ from garden.io.writer import atomic_write_bytes, atomic_write_json
 from garden.progress import Progress
 
 
-def take_sample(tasks: list[SampleTask], n: int, seed: int, workers: int, progress: Progress) -> SampleMerger:
+def take_sample(tasks: list[SampleTask], n: int, seed: int, workers: Workers, progress: Progress) -> SampleMerger:
     merger = SampleMerger(n)
     for res in parallel(sample_task, [(t, n, seed) for t in tasks], workers, progress,
                          "analyze: read + sample", lambda a, r: (sum(r["docs"].values()), r["bytes"])):
@@ -32,11 +32,12 @@ def take_sample(tasks: list[SampleTask], n: int, seed: int, workers: int, progre
     return merger
 
 
-def measure(sample: list[dict], tokenizer: str | None, workers: int, progress: Progress) -> tuple[list[dict], np.ndarray, dict]:
+def measure(sample: list[dict], tokenizer: str | None, workers: Workers, n_workers: int,
+            progress: Progress) -> tuple[list[dict], np.ndarray, dict]:
     """Rows of measurements in sample order, MinHash signatures, and notes from optional helpers."""
     if not sample:
         return [], np.zeros((0, NUM_PERM), dtype=np.uint64), {}
-    size = max(100, min(2000, len(sample) // max(1, workers * 6)))
+    size = max(100, min(2000, len(sample) // max(1, n_workers * 6)))
     chunks = [sample[i:i + size] for i in range(0, len(sample), size)]
     done = parallel(_indexed_annotate, [(k, c, tokenizer, True) for k, c in enumerate(chunks)], workers,
                      progress, "analyze: measure sample",
@@ -149,36 +150,37 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
     tasks = plan_tasks(list(paths), text_field=text_field)
     timings: dict[str, float] = {}
 
-    t = time.perf_counter()
-    merger = take_sample(tasks, sample_size, seed, workers, progress)
-    sample = merger.sample()
-    timings["read_and_sample"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    rows, sigs, notes = measure(sample, tokenizer, workers, progress)
-    timings["measure"] = time.perf_counter() - t
-
-    total_docs = sum(merger.docs.values())
-    fraction = len(sample) / total_docs if total_docs else 0.0
-    names = stat_names(rows)
-    t = time.perf_counter()
-    near = near_dup_summary(sigs, fraction, dup_threshold)
-    timings["near_dup"] = time.perf_counter() - t
-
-    calibration = None
-    if recipe is not None:
+    with worker_pool(workers) as pool:
         t = time.perf_counter()
-        n_cal = min(len(sample), calibration_docs)
-        progress.log(f"analyze: calibrating {len(recipe.pipeline)} operators on {n_cal:,} sampled documents")
-        calibration = cal.calibrate(recipe, sample[:n_cal], rows[:n_cal], parsed_targets, workers, progress,
-                                    only=list(calibrate_only))
-        calibration["recipe"] = recipe_path
-        if write_recipe_path:
-            note = (f"{n_cal:,} of {total_docs:,} documents of {', '.join(paths)} "
-                    f"(bottom-{sample_size:,} hash sample, seed {seed})")
-            calibration["written"] = {"path": write_recipe_path,
-                                      "changes": cal.write_recipe(recipe_path, write_recipe_path, calibration, note)}
-        timings["calibration"] = time.perf_counter() - t
+        merger = take_sample(tasks, sample_size, seed, pool, progress)
+        sample = merger.sample()
+        timings["read_and_sample"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        rows, sigs, notes = measure(sample, tokenizer, pool, workers, progress)
+        timings["measure"] = time.perf_counter() - t
+
+        total_docs = sum(merger.docs.values())
+        fraction = len(sample) / total_docs if total_docs else 0.0
+        names = stat_names(rows)
+        t = time.perf_counter()
+        near = near_dup_summary(sigs, fraction, dup_threshold)
+        timings["near_dup"] = time.perf_counter() - t
+
+        calibration = None
+        if recipe is not None:
+            t = time.perf_counter()
+            n_cal = min(len(sample), calibration_docs)
+            progress.log(f"analyze: calibrating {len(recipe.pipeline)} operators on {n_cal:,} sampled documents")
+            calibration = cal.calibrate(recipe, sample[:n_cal], rows[:n_cal], parsed_targets, pool, progress,
+                                        only=list(calibrate_only))
+            calibration["recipe"] = recipe_path
+            if write_recipe_path:
+                note = (f"{n_cal:,} of {total_docs:,} documents of {', '.join(paths)} "
+                        f"(bottom-{sample_size:,} hash sample, seed {seed})")
+                calibration["written"] = {"path": write_recipe_path,
+                                          "changes": cal.write_recipe(recipe_path, write_recipe_path, calibration, note)}
+            timings["calibration"] = time.perf_counter() - t
 
     sources = {}
     for src in sorted(merger.docs):
