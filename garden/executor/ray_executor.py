@@ -84,6 +84,7 @@ class _ProgressSender:
         self.reporter = reporter
         self.pending: dict[int, list[int]] = {}
         self.last = time.monotonic()
+        self.sent = False
 
     def __call__(self, stage: int, docs: int, nbytes: int) -> None:
         acc = self.pending.setdefault(stage, [0, 0])
@@ -92,17 +93,26 @@ class _ProgressSender:
         if time.monotonic() - self.last >= PROGRESS_INTERVAL_S:
             self.flush()
 
-    def flush(self, wait: bool = False) -> None:
-        """Send what accumulated; `wait` at the end of a task, so that its progress reaches the
-        reporter before its result reaches the driver (calls from one worker arrive in order)."""
+    def flush(self) -> None:
         if self.pending:
-            ref = self.reporter.add.remote(self.pending)
+            self.reporter.add.remote(self.pending)  # fire and forget
+            self.sent = True
             self.pending = {}
-            if wait:
-                import ray
-
-                ray.get(ref)
         self.last = time.monotonic()
+
+    def finish(self) -> dict[int, list[int]]:
+        """At the end of a task: what is left to report, to travel with the result.
+
+        A task that already sent messages waits until the reporter has them (one worker's calls
+        arrive in order), so a stage's progress is complete when its last result is in.
+        """
+        if self.sent:
+            import ray
+
+            ray.get(self.reporter.add.remote(self.pending))
+            self.pending = {}
+        left, self.pending = self.pending, {}
+        return left
 
 
 def _worker_log_path() -> str:
@@ -113,8 +123,9 @@ def _worker_log_path() -> str:
         return ""
 
 
-def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: str) -> Any:
-    """The body of every Ray task: set up the worker like a pool worker, then run the task."""
+def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: str) -> tuple[Any, dict]:
+    """The body of every Ray task: set up the worker like a pool worker, run the task; returns
+    the task's result and the progress counts not yet sent."""
     import ray
     import socket
 
@@ -129,10 +140,10 @@ def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: 
     sender = _ProgressSender(reporter)
     tasks.set_progress(sender)
     try:
-        return tasks.call(fn_name, task)
+        result = tasks.call(fn_name, task)
     finally:
-        sender.flush(wait=True)
         tasks.set_progress(None)
+    return result, sender.finish()
 
 
 class _Reporter:
@@ -225,12 +236,16 @@ class RayExecutor:
             ray.init(num_cpus=workers, include_dashboard=False,
                      object_store_memory=int(os.environ.get("GARDEN_RAY_OBJECT_STORE_BYTES", 256 << 20)), **kw)
 
+    def _advance(self, counts: dict[int, list[int]]) -> None:
+        if self.progress is not None:
+            for _stage, (docs, nbytes) in sorted(counts.items()):
+                self.progress.advance(docs, nbytes)
+
     def _drain_progress(self, force: bool = False) -> None:
         if self.progress is None or (not force and time.monotonic() - self._last_drain < PROGRESS_INTERVAL_S):
             return
         self._last_drain = time.monotonic()
-        for _stage, (docs, nbytes) in sorted(self._ray.get(self._reporter.drain.remote()).items()):
-            self.progress.advance(docs, nbytes)
+        self._advance(self._ray.get(self._reporter.drain.remote()))
 
     def _max_in_flight(self) -> int:
         """Enough queued tasks to keep every CPU busy, few enough that ray.wait stays cheap."""
@@ -280,9 +295,10 @@ class RayExecutor:
                 for ref in done:
                     task, key = pending.pop(ref)
                     try:
-                        result = ray.get(ref)
+                        result, unsent = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         raise self._failure(describe(task), key, exc) from None
+                    self._advance(unsent)
                     finished.append(key)
                     nxt = next(todo, None)
                     if nxt is not None:
