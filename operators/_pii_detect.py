@@ -35,13 +35,26 @@ CARD_RE = re.compile(r"(?<![0-9A-Za-z.,\-])\d(?:[ \-]?\d){12,18}(?![0-9A-Za-z]|[
 IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                      r"(?![0-9A-Za-z]|\.\d)")
 IPV6_RE = re.compile(r"(?<![0-9A-Za-z:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\.\d{1,3}){0,3}")
-PHONE_INTL_RE = re.compile(r"(?<![0-9A-Za-z+])(?:\+[1-9]\d{0,2}|\(\+[1-9]\d{0,2}\))(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}(?![0-9A-Za-z])")
+PHONE_INTL_RE = re.compile(r"(?<![0-9A-Za-z+])(?:\+[1-9]\d{0,2}|\(\+[1-9]\d{0,2}\))(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}"
+                           r"(?![0-9A-Za-z]|[.,]\d)")
 PHONE_NANP_RE = re.compile(r"(?<![0-9A-Za-z+.\-])(?:1[ .\-]?)?(?:\([2-9]\d{2}\)[ .\-]?|[2-9]\d{2}[ .\-])[2-9]\d{2}[ .\-]\d{4}"
                            r"(?![0-9A-Za-z]|[.\-]\d)")
-PHONE_CN_RE = re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?![0-9A-Za-z])")
-# A dotted quad right after these words is a version or section number, not an address.
-_NOT_IP_CONTEXT_RE = re.compile(r"(?<![A-Za-z])(?:version|ver\.?|v|release|rev\.?|section|sec\.?|§|chapter|clause|build|firmware)\s*$",
-                                re.IGNORECASE)
+PHONE_CN_RE = re.compile(r"(?<![0-9A-Za-z+])(?<!\d[.,])(?:(?:\+|00)86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}"
+                         r"(?![0-9A-Za-z]|[.,]\d)")
+# Bare 11-digit numbers after these words are counters, sizes or timestamps, not mobiles.
+_NOT_PHONE_CONTEXT_RE = re.compile(r"(?:time|stamp|runtime|total|size|bytes|count|offset|sector|block|seq|len|length|"
+                                   r"jiffies|ns|us|ms)\s*[:=]?\s*$|=\s*$", re.IGNORECASE)
+# A dotted quad right after these words is a version or section number, not an address
+# (the Debian Handbook's cross-references, in its languages, are the main source).
+_NOT_IP_CONTEXT_RE = re.compile(
+    r"(?<![A-Za-z\u00c0-\u024f\u0400-\u04ff])(?:version|ver\.?|v|release|rev\.?|section|sec\.?|§|chapter|clause|build|firmware|abschnitt|kapitel|"
+    r"secci[oó]n?|se[cç][aã]o|sezione|chapitre|cap[ií]tulo|capitolo|sec[tț]iune[a]?|k[ıi]s[ıi]m|b[öo]l[üu]m|avsnitt|afsnit|"
+    r"seksjon|kapittel|hoofdstuk|paragraaf|rozdzia[łl]|oddíl|kohta|osa|bagian|seksi|раздел|секция|розділ|глава|"
+    r"節|节|章|第|セクション|절|بخش|قسم|الفصل)\s*$",
+    re.IGNORECASE)
+# ... or right before a quoted title ('See 11.7.3.2, "Configuring ..."') or a section suffix (12.2.2.2절).
+_TITLE_AFTER_RE = re.compile(r",\s*[“\"„«「『]|\s*[절장節节章]")
+_CIDR_RE = re.compile(r"/(\d{1,3})(?!\d)")
 
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_ID_CHECK = "10X98765432"
@@ -86,6 +99,30 @@ def card_issuer_known(digits: str) -> bool:
     return False
 
 
+def _card_grouping(raw: str, sep: str) -> bool:
+    """Cards are written in fours (the last group shorter), or 4-6-5 (Amex), 4-6-4 (Diners)."""
+    sizes = [len(g) for g in raw.split(sep)]
+    if sizes in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return len(sizes) >= 3 and all(n == 4 for n in sizes[:-1]) and 1 <= sizes[-1] <= 4
+
+
+def _not_a_host(text: str, end: int, address: str) -> bool:
+    """Loopback, unspecified, multicast, reserved (netmasks) addresses and CIDR network addresses
+    (192.168.0.0/16: host bits zero) name no one's machine."""
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback or ip.is_unspecified or ip.is_multicast or (ip.version == 4 and ip.is_reserved):
+        return True
+    prefix = _CIDR_RE.match(text, end)
+    if prefix:
+        try:
+            ipaddress.ip_network(f"{address}/{prefix.group(1)}", strict=True)
+            return True
+        except ValueError:
+            return False
+    return False
+
+
 def _cards(text: str) -> Iterator[tuple[int, int]]:
     for m in CARD_RE.finditer(text):
         raw = m.group()
@@ -93,6 +130,8 @@ def _cards(text: str) -> Iterator[tuple[int, int]]:
         if len(seps) > 1 or "  " in raw:
             continue  # mixed separators: not one number
         digits = raw.replace(" ", "").replace("-", "")
+        if seps and not _card_grouping(raw, seps.pop()):
+            continue  # "255 1000 255 0 0 500": numbers in a row, not one card number
         if digits == raw and CN_ID_RE.fullmatch(digits):
             continue  # shaped like a resident ID (region + birth date) that failed its checksum
         if 13 <= len(digits) <= 19 and luhn_valid(digits) and card_issuer_known(digits):
@@ -112,6 +151,8 @@ def _ipv4(text: str) -> Iterator[tuple[int, int]]:
             continue  # 1.2.3.4: a section or version number far more often than an address
         if _NOT_IP_CONTEXT_RE.search(text, max(0, m.start() - 12), m.start()):
             continue
+        if octets[0] == "0" or _TITLE_AFTER_RE.match(text, m.end()) or _not_a_host(text, m.end(), m.group()):
+            continue
         yield m.start(), m.end()
 
 
@@ -124,23 +165,57 @@ def _ipv6(text: str) -> Iterator[tuple[int, int]]:
         if end < len(text) and (text[end].isalnum() and text[end].isascii()):
             continue
         groups = [g for g in cand.replace("::", ":").split(":") if g]
-        if len(groups) < 2:
-            continue  # ::1 and the like: loopback/unspecified, not personal
+        if len(groups) < 3 and max((len(g) for g in groups), default=0) < 3:
+            continue  # 1::2 is far more often a slice (a[1::2]) than an address
+        if "::" not in cand and all(len(g) == 2 for g in groups):
+            continue  # 21:00:00:24:ff:27:8f:ae is a WWN/MAC-style identifier
         try:
             ipaddress.IPv6Address(cand)
         except ValueError:
+            continue
+        if "." not in cand and _not_a_host(text, end, cand):
             continue
         yield m.start(), end
 
 
 def _phones(text: str) -> Iterator[tuple[int, int]]:
     for m in PHONE_INTL_RE.finditer(text):
-        n = sum(c.isdigit() for c in m.group())
-        if 8 <= n <= 15:
+        raw = m.group()
+        n = sum(c.isdigit() for c in raw)
+        if raw.count(".") == 1 and not any(c in raw for c in " -("):
+            continue  # +35236450.6: a signed decimal
+        if 8 <= n <= 15 and _country_code_known(raw):
             yield m.start(), m.end()
-    for pattern in (PHONE_NANP_RE, PHONE_CN_RE):
-        for m in pattern.finditer(text):
-            yield m.start(), m.end()
+    for m in PHONE_NANP_RE.finditer(text):
+        raw = m.group()
+        if "(" not in raw:
+            seps = [c for c in raw[-9:] if not c.isdigit()]
+            if seps[0] == " " or seps[0] != seps[-1]:
+                continue  # 610 987 1597 or 341-356 1976: numbers in a row, not a phone number
+        yield m.start(), m.end()
+    for m in PHONE_CN_RE.finditer(text):
+        if m.group().isdigit() and _NOT_PHONE_CONTEXT_RE.search(text, max(0, m.start() - 24), m.start()):
+            continue  # a bare 11-digit counter/timestamp
+        yield m.start(), m.end()
+
+
+# ITU-T E.164 country calling codes (assigned, 2024), for rejecting "+2147483647" and the like.
+_CC_1_2 = {"1", "7", "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47",
+           "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81",
+           "82", "84", "86", "90", "91", "92", "93", "94", "95", "98"}
+_CC_3 = ({"211", "212", "213", "216", "218", "290", "291", "297", "298", "299", "350", "351", "352", "353", "354",
+          "355", "356", "357", "358", "359", "420", "421", "423", "800", "808", "850", "852", "853", "855", "856",
+          "870", "878", "880", "881", "882", "883", "886", "888", "979"}
+         | {str(c) for c in range(220, 270) if c != 259}
+         | {str(c) for c in range(370, 390) if c not in (384, 388)}
+         | {str(c) for c in range(500, 510)} | {str(c) for c in range(590, 600)}
+         | {str(c) for c in range(670, 693) if c != 671} | {str(c) for c in range(960, 969)}
+         | {str(c) for c in range(970, 978)} | {str(c) for c in range(992, 999)})
+
+
+def _country_code_known(raw: str) -> bool:
+    digits = "".join(c for c in raw if c.isdigit())
+    return digits[:1] in _CC_1_2 or digits[:2] in _CC_1_2 or digits[:3] in _CC_3
 
 
 def _emails(text: str) -> Iterator[tuple[int, int]]:
