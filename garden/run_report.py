@@ -121,24 +121,42 @@ def _drops(stats: dict) -> str:
             + table(["operator", "reason", "documents", "of input"], rows, numeric=[False, False, True, True]))
 
 
-def sample_rejected(run_dir: str, per_reason: int = EXAMPLES_PER_REASON) -> dict[str, dict[str, list[dict]]]:
-    """{label: {reason: [first rows]}} from rejected/<label>/, reading files in order until each reason has enough."""
+def sample_rejected(run_dir: str, per_reason: int = EXAMPLES_PER_REASON,
+                    expected: dict[str, set[str]] | None = None) -> dict[str, dict[str, list[dict]]]:
+    """{label: {reason: [first rows]}} from rejected/<label>/, in file order.
+
+    Reading stops as soon as every reason in `expected[label]` (from stats.json) has enough
+    examples, so a run that dropped millions of documents costs a few batches, not a full scan.
+    """
     out: dict[str, dict[str, list[dict]]] = {}
+    cols = ["id", "text", "source", "reason", "duplicate_of", "similarity", "lang"]
     for label_dir in sorted(glob.glob(os.path.join(run_dir, "rejected", "*"))):
         label = os.path.basename(label_dir)
+        want = (expected or {}).get(label)
         by_reason: dict[str, list[dict]] = defaultdict(list)
+
+        def satisfied() -> bool:
+            return bool(want) and all(len(by_reason.get(r, ())) >= per_reason for r in want)
+
         for path in part_files(label_dir):
-            cols = ["id", "text", "source", "reason", "duplicate_of", "similarity", "lang"]
-            for row in iter_rows(path, cols):
+            for row in iter_rows(path, cols, batch_size=512):
                 bucket = by_reason[row.get("reason") or "?"]
                 if len(bucket) < per_reason:
                     bucket.append(row)
+                    if satisfied():
+                        break
+            if satisfied():
+                break
         out[label] = dict(by_reason)
     return out
 
 
-def _rejected_examples(run_dir: str) -> str:
-    samples = sample_rejected(run_dir)
+def expected_reasons(stats: dict) -> dict[str, set[str]]:
+    return {label: set(op["dropped"]) for label, op in zip(_op_labels(stats["ops"]), stats["ops"]) if op["dropped"]}
+
+
+def _rejected_examples(run_dir: str, stats: dict) -> str:
+    samples = sample_rejected(run_dir, expected=expected_reasons(stats))
     if not samples:
         return "<p>No rejected/ directory.</p>"
     parts = ["<p class='note'>The first dropped documents of each reason, in shard order (text cut at 600 characters).</p>"]
@@ -260,19 +278,27 @@ def _sources(stats: dict, tokens: dict | None) -> str:
                         numeric=[False, True, True, True, True, True, True])
 
 
-def language_counts(run_dir: str) -> dict[str, Counter] | None:
-    """{'after': lang → kept docs, 'rejected': lang → dropped docs} from the lang column, if the run has one."""
+def language_counts(run_dir: str, max_rows: int = 5_000_000) -> dict | None:
+    """{'after': lang → kept docs, 'rejected': lang → dropped docs} from the lang column, if the run has one.
+
+    Reads only the lang column; stops after `max_rows` rows per side ('partial' then says so).
+    """
     data = part_files(os.path.join(run_dir, "data"))
     if not data or not has_column(data[0], "lang"):
         return None
     after, rejected = Counter(), Counter()
-    for path in data:
-        for row in iter_rows(path, ["lang"]):
-            after[row.get("lang") or "unknown"] += 1
-    for path in part_files(os.path.join(run_dir, "rejected", "*")):
-        for row in iter_rows(path, ["lang"]):
-            rejected[row.get("lang") or "(before language id)"] += 1
-    return {"after": after, "rejected": rejected}
+    partial = False
+    for counter, files, missing in ((after, data, "unknown"),
+                                    (rejected, part_files(os.path.join(run_dir, "rejected", "*")), "(before language id)")):
+        n = 0
+        for path in files:
+            for row in iter_rows(path, ["lang"]):
+                counter[row.get("lang") or missing] += 1
+                n += 1
+            if n >= max_rows:
+                partial = True
+                break
+    return {"after": after, "rejected": rejected, "partial": partial}
 
 
 def _languages(run_dir: str) -> str | None:
@@ -285,7 +311,8 @@ def _languages(run_dir: str) -> str | None:
              pct(after[lang] / (after[lang] + rejected[lang])) if after[lang] + rejected[lang] else "–"] for lang in langs]
     body = svg.hbars([(lang, after[lang]) for lang in langs[:25]], "kept documents per language")
     body += ("<p class='note'>Before = kept + rejected with that label; documents dropped before language "
-             "identification have no label. Quarantined records are not included.</p>")
+             "identification have no label. Quarantined records are not included."
+             + (" Counted on the first files only (large run)." if counts.get("partial") else "") + "</p>")
     return body + table(["language", "before", "after (kept)", "rejected", "kept share"], rows,
                         numeric=[False, True, True, True, True])
 
@@ -334,7 +361,7 @@ def render_run_report(run_dir: str) -> str:
     sections = [("summary", "Summary", _summary(stats, tokens_total)),
                 ("funnel", "Funnel", _funnel(stats, tokens_total)),
                 ("drops", "Drops by reason", _drops(stats)),
-                ("rejected", "Dropped documents", _rejected_examples(run_dir))]
+                ("rejected", "Dropped documents", _rejected_examples(run_dir, stats))]
     dedup = _dedup(run_dir, stats, params)
     if dedup is not None:
         sections.append(("dedup", "Near-duplicate clusters", dedup))

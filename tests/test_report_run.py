@@ -12,7 +12,7 @@ from garden import registry
 from garden.analysis.run_files import iter_rows, part_files
 from garden.api import run_recipe
 from garden.recipe import recipe_from_dict
-from garden.run_report import funnel_steps, sample_rejected, write_run_report
+from garden.run_report import funnel_steps, language_counts, sample_rejected, write_run_report
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "analysis")
 EN = os.path.join(FIX, "en_fortunes_150.jsonl")
@@ -123,3 +123,15 @@ def test_no_network_references(run):
     page = run[2]
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", page)
     assert "<link" not in page and "@import" not in page
+
+
+@pytest.mark.skipif(not HAS_LANGUAGE, reason="the language operator is not installed")
+def test_languages_before_and_after(run):
+    out, stats, page = run
+    counts = language_counts(out)
+    assert sum(counts["after"].values()) == stats["kept_docs"]
+    assert sum(counts["rejected"].values()) == stats["rejected_docs"]
+    assert counts["after"]["en"] > 50 and counts["after"]["zh"] > 20
+    section = page[page.index("<section id='languages'>"):page.index("<section id='timings'>")]
+    zh = counts["after"]["zh"] + counts["rejected"]["zh"]
+    assert f"<td>zh</td><td class='n' data-v='{zh}'>" in section
