@@ -49,17 +49,23 @@ def curriculum(tmp_path_factory):
     ], sources=("a", "b", "c"))
     cfg = tiny_config(tmp, blend, training={"train_iters": None, "skip_on_spike": 3.0,
                                             "warmup_iters": 1},
-                      data={"blend": str(blend), "trace_samples": True})
+                      data={"blend": str(blend), "trace_samples": True},
+                      checkpoint={"interval": 4})
     r = run_train(cfg, nproc=2, env={"GARDEN_FAULT_SPIKE_AT": "9"})
     assert r.returncode == 0, r.stdout + r.stderr
-    return {"run": tmp / "run", "out": r.stdout}
+    return {"run": tmp / "run", "out": r.stdout, "cfg": cfg, "tmp": tmp}
+
+
+def _samples(run: Path, dps=(0, 1)) -> list[dict]:
+    out = []
+    for dp in dps:
+        out += [json.loads(x) for x in (run / f"samples.dp{dp}.jsonl").read_text().splitlines()]
+    return out
 
 
 def test_curriculum_switches_blend_at_token_boundary(curriculum):
     run = curriculum["run"]
-    samples = []
-    for dp in (0, 1):
-        samples += [json.loads(x) for x in (run / f"samples.dp{dp}.jsonl").read_text().splitlines()]
+    samples = _samples(run)
     assert len(samples) == 12 * 8  # 12 iterations x global batch 8, each drawn exactly once
     by_iter: dict[int, set] = {}
     for s in samples:
@@ -74,6 +80,28 @@ def test_curriculum_switches_blend_at_token_boundary(curriculum):
         in curriculum["out"]
     state = json.loads((run / "checkpoints/iter_0000012/trainer_state.json").read_text())
     assert state["phase"] == "anneal" and state["consumed_tokens"] == 12 * 256
+
+
+def test_curriculum_resume_mid_phase_draws_the_same_samples(curriculum):
+    """Resume from iteration 8 (2 batches into 'anneal') on one process (DP=1): the samples,
+    their sources and the losses of iterations 9-12 are those of the uninterrupted DP=2 run."""
+    ck8 = curriculum["run"] / "checkpoints/iter_0000008"
+    state = json.loads((ck8 / "trainer_state.json").read_text())
+    assert (state["phase"], state["phase_position_samples"]) == ("anneal", 16)
+    run = curriculum["tmp"] / "resumed"
+    r = run_train(curriculum["cfg"], f"run_dir={run}", f"checkpoint.load={ck8}", nproc=1,
+                  env={"GARDEN_FAULT_SPIKE_AT": "9"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "phase 'anneal' at sample 16 of the phase" in r.stdout
+    key = lambda s: (s["iteration"], s["sample"])  # noqa: E731
+    want = sorted((s for s in _samples(curriculum["run"]) if s["iteration"] >= 8), key=key)
+    got = sorted(_samples(run, dps=(0,)), key=key)
+    assert got == want
+    ref = [json.loads(x) for x in (curriculum["run"] / "metrics.jsonl").read_text().splitlines()]
+    new = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in new] == [9, 10, 11, 12]
+    for a, b in zip(new, ref[8:]):
+        assert abs(a["loss"] - b["loss"]) < 1e-5 and a["skipped"] == b["skipped"]
 
 
 def test_spike_is_skipped_with_a_log_line(curriculum):

@@ -74,6 +74,9 @@ def _layer_spec(cfg: dict):
             return specs.get_gpt_layer_with_transformer_engine_spec(num_experts=n_exp)
         except ImportError:
             pass
+    if cfg["parallel"]["sequence_parallel"]:
+        raise SystemExit("parallel.sequence_parallel needs TransformerEngine (pip install "
+                         "transformer_engine[pytorch]); megatron's torch norms do not support it")
     return specs.get_gpt_layer_local_spec(num_experts=n_exp, normalization="RMSNorm")
 
 
