@@ -71,6 +71,8 @@ def test_near_duplicates_found(full):
     near = full[0]["near_duplicates"]
     assert near["clusters"] >= 10 and near["docs_in_clusters"] >= 20
     assert near["sample_drop_rate"] == pytest.approx((near["docs_in_clusters"] - near["clusters"]) / 260)
+    pairs = [sorted(c) for c in near["example_clusters"] if any(i.endswith("#copy") for i in c)]
+    assert len(pairs) == 10 and all(c[1] == c[0] + "#copy" for c in pairs)
 
 
 def test_token_counts_match_the_tokenizer(full, corpus, tokenizer_path):

@@ -80,7 +80,7 @@ def _distributions(a: dict, rows: list[dict]) -> str:
     return body
 
 
-def _near_dups(a: dict, rows: list[dict], sample: list[dict]) -> str:
+def _near_dups(a: dict, rows: list[dict], sample: list[dict], groups: list[list[int]]) -> str:
     n = a["near_duplicates"]
     body = cards([("clusters in sample", n["clusters"]), ("docs in clusters", n["docs_in_clusters"]),
                   ("in-sample dup rate", pct(n["sample_dup_rate"])), ("in-sample drop rate", pct(n["sample_drop_rate"])),
@@ -88,7 +88,7 @@ def _near_dups(a: dict, rows: list[dict], sample: list[dict]) -> str:
                   ("corpus drop rate (est.)", pct(n["corpus_drop_rate_estimate"]))])
     body += (f"<p class='note'>MinHash ({n['num_perm']} permutations, {esc(n['shingle'])}), LSH candidates kept when "
              f"estimated Jaccard ≥ {n['threshold']}. Corpus estimate: {esc(n['estimate_note'])}.</p>")
-    for g in n["groups"][:3]:
+    for g in groups[:3]:
         members = "".join(doc_block(sample[i].get("text") or "", 500,
                                     tag(rows[i]["source"]) + tag(rows[i]["id"])) for i in g[:4])
         more = f"<p class='note'>… and {len(g) - 4} more</p>" if len(g) > 4 else ""
@@ -167,10 +167,11 @@ def _quarantine(a: dict) -> str:
             + table(["file", "line", "error", "snippet"], rows, numeric=[False, True, False, False]))
 
 
-def render_analysis(a: dict, rows: list[dict], sample: list[dict]) -> str:
+def render_analysis(a: dict, rows: list[dict], sample: list[dict], groups: list[list[int]] = ()) -> str:
+    """The page; `groups` are near-duplicate clusters as indices into rows/sample."""
     sections = [("overview", "Overview", _overview(a)), ("sources", "Sources", _sources(a)),
                 ("languages", "Languages", _languages(a)), ("distributions", "Distributions", _distributions(a, rows)),
-                ("near-duplicates", "Near-duplicates", _near_dups(a, rows, sample))]
+                ("near-duplicates", "Near-duplicates", _near_dups(a, rows, sample, list(groups)))]
     if a.get("tokens"):
         sections.append(("tokens", "Tokens", _tokens(a)))
     if a.get("pii"):

@@ -165,6 +165,8 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
         names = stat_names(rows)
         t = time.perf_counter()
         near = near_dup_summary(sigs, fraction, dup_threshold)
+        groups = near.pop("groups")  # sample indices, for the report; analysis.json gets ids
+        near["example_clusters"] = [[rows[i]["id"] for i in g] for g in groups]
         timings["near_dup"] = time.perf_counter() - t
 
         calibration = None
@@ -217,6 +219,6 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
     _write_rows(os.path.join(out_dir, "sample_stats.parquet"), rows)
     from garden.analysis.analysis_report import render_analysis
 
-    html = render_analysis(analysis, rows, sample)
+    html = render_analysis(analysis, rows, sample, groups)
     atomic_write_bytes(os.path.join(out_dir, "report.html"), html.encode("utf-8"))
     return analysis
