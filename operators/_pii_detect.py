@@ -123,8 +123,16 @@ def _not_a_host(text: str, end: int, address: str) -> bool:
     return False
 
 
-def _cards(text: str) -> Iterator[tuple[int, int]]:
-    for m in CARD_RE.finditer(text):
+Windows = list  # [(start, end)]: where a finder searches (pos/endpos; lookbehinds still see before)
+
+
+def _scan(pattern: re.Pattern, text: str, windows: Windows) -> Iterator[re.Match]:
+    for start, end in windows:
+        yield from pattern.finditer(text, start, end)
+
+
+def _cards(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+    for m in _scan(CARD_RE, text, windows):
         raw = m.group()
         seps = {c for c in raw if not c.isdigit()}
         if len(seps) > 1 or "  " in raw:
@@ -138,14 +146,14 @@ def _cards(text: str) -> Iterator[tuple[int, int]]:
             yield m.start(), m.end()
 
 
-def _cn_ids(text: str) -> Iterator[tuple[int, int]]:
-    for m in CN_ID_RE.finditer(text):
+def _cn_ids(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+    for m in _scan(CN_ID_RE, text, windows):
         if cn_id_valid(m.group()):
             yield m.start(), m.end()
 
 
-def _ipv4(text: str) -> Iterator[tuple[int, int]]:
-    for m in IPV4_RE.finditer(text):
+def _ipv4(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+    for m in _scan(IPV4_RE, text, windows):
         octets = m.group().split(".")
         if all(len(o) == 1 for o in octets):
             continue  # 1.2.3.4: a section or version number far more often than an address
@@ -156,8 +164,8 @@ def _ipv4(text: str) -> Iterator[tuple[int, int]]:
         yield m.start(), m.end()
 
 
-def _ipv6(text: str) -> Iterator[tuple[int, int]]:
-    for m in IPV6_RE.finditer(text):
+def _ipv6(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+    for m in _scan(IPV6_RE, text, windows):
         cand = m.group().rstrip(":.")
         end = m.start() + len(cand)
         if cand.count(":") < 2 or not any(c.isdigit() for c in cand):
@@ -178,22 +186,20 @@ def _ipv6(text: str) -> Iterator[tuple[int, int]]:
         yield m.start(), end
 
 
-def _phones(text: str) -> Iterator[tuple[int, int]]:
-    for m in PHONE_INTL_RE.finditer(text):
+def _phones(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+    for m in _scan(PHONE_INTL_RE, text, windows):
         raw = m.group()
         n = sum(c.isdigit() for c in raw)
         if raw.count(".") == 1 and not any(c in raw for c in " -("):
             continue  # +35236450.6: a signed decimal
         if 8 <= n <= 15 and _country_code_known(raw):
             yield m.start(), m.end()
-    for m in PHONE_NANP_RE.finditer(text):
+    for m in _scan(PHONE_NANP_RE, text, windows):
         raw = m.group()
-        if "(" not in raw:
-            seps = [c for c in raw[-9:] if not c.isdigit()]
-            if seps[0] == " " or seps[0] != seps[-1]:
-                continue  # 610 987 1597 or 341-356 1976: numbers in a row, not a phone number
+        if "(" not in raw and raw[-5] == " ":
+            continue  # 610 987 1597 or 341-356 1976: numbers in a row, not a phone number
         yield m.start(), m.end()
-    for m in PHONE_CN_RE.finditer(text):
+    for m in _scan(PHONE_CN_RE, text, windows):
         if m.group().isdigit() and _NOT_PHONE_CONTEXT_RE.search(text, max(0, m.start() - 24), m.start()):
             continue  # a bare 11-digit counter/timestamp
         yield m.start(), m.end()
@@ -218,43 +224,67 @@ def _country_code_known(raw: str) -> bool:
     return digits[:1] in _CC_1_2 or digits[:2] in _CC_1_2 or digits[:3] in _CC_3
 
 
-def _emails(text: str) -> Iterator[tuple[int, int]]:
-    for m in EMAIL_RE.finditer(text):
+def _emails(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+    for m in _scan(EMAIL_RE, text, windows):
         yield m.start(), m.end()
 
 
-def _urls(text: str) -> Iterator[tuple[int, int]]:
-    for m in URL_RE.finditer(text):
+def _urls(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+    for m in _scan(URL_RE, text, windows):
         url = m.group().rstrip(_URL_TRAIL)
         if len(url) > 8:
             yield m.start(), m.start() + len(url)
 
 
-# kind → (cheap precondition on the text, finder)
-_FINDERS: dict[str, tuple[Callable[[str], bool], Callable[[str], Iterator[tuple[int, int]]]]] = {
-    "url": (lambda t: "://" in t or "www." in t or "WWW." in t, _urls),
-    "email": (lambda t: "@" in t, _emails),
-    "cn_id": (lambda t: True, _cn_ids),
-    "credit_card": (lambda t: True, _cards),
-    "ipv6": (lambda t: "::" in t or t.count(":") >= 2, _ipv6),
-    "ipv4": (lambda t: "." in t, _ipv4),
-    "phone": (lambda t: True, _phones),
+# Where each kind can be: seeds found by a pattern that starts with a literal or a character set
+# (the regex engine skips to those fast), widened into windows for the exact patterns. Most text
+# has no seed at all, so most text is scanned once per seed pattern, not once per kind.
+_NUMERIC_SEED_RE = re.compile(r"[\d+(][\d \-.()+Xx]{6,}")    # phones, cards, IDs, IPv4: 7+ such characters
+_EMAIL_SEED_RE = re.compile(r"@")
+_IPV6_SEED_RE = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
+_URL_SEED_RE = re.compile(r"://|www\.", re.IGNORECASE)
+
+
+def _windows(seed: re.Pattern, text: str, before: int, after: int) -> Windows:
+    out: Windows = []
+    n = len(text)
+    for m in seed.finditer(text):
+        start, end = max(0, m.start() - before), min(n, m.end() + after)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+# kind → (seed group, finder); seed group → (seed pattern, chars before, chars after)
+_SEEDS = {"numeric": (_NUMERIC_SEED_RE, 1, 3), "email": (_EMAIL_SEED_RE, 65, 260), "ipv6": (_IPV6_SEED_RE, 46, 52),
+          "url": (_URL_SEED_RE, 8, 4096)}
+_FINDERS: dict[str, tuple[str, Callable[[str, Windows], Iterator[tuple[int, int]]]]] = {
+    "url": ("url", _urls),
+    "email": ("email", _emails),
+    "cn_id": ("numeric", _cn_ids),
+    "credit_card": ("numeric", _cards),
+    "ipv6": ("ipv6", _ipv6),
+    "ipv4": ("numeric", _ipv4),
+    "phone": ("numeric", _phones),
 }
-_HAS_DIGIT_RE = re.compile(r"\d")
-_NEEDS_DIGIT = {"cn_id", "credit_card", "ipv4", "phone"}
 
 
 def find_pii(text: str, kinds: list[str]) -> list[Span]:
     """Non-overlapping spans of personal data, sorted by position; on overlap the earlier kind in KINDS wins."""
-    has_digit = bool(_HAS_DIGIT_RE.search(text))
+    windows: dict[str, Windows] = {}
     taken: list[Span] = []
     for kind in KINDS:
-        if kind not in kinds or (kind in _NEEDS_DIGIT and not has_digit):
+        if kind not in kinds:
             continue
-        applies, finder = _FINDERS[kind]
-        if not applies(text):
+        group, finder = _FINDERS[kind]
+        if group not in windows:
+            seed, before, after = _SEEDS[group]
+            windows[group] = _windows(seed, text, before, after)
+        if not windows[group]:
             continue
-        for start, end in finder(text):
+        for start, end in finder(text, windows[group]):
             if not any(start < s.end and s.start < end for s in taken):
                 taken.append(Span(start, end, kind))
     taken.sort(key=lambda s: s.start)
