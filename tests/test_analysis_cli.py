@@ -165,3 +165,19 @@ def test_analyze_a_run_output(corpus, tmp_path):
     assert a["totals"]["docs"] == stats["kept_docs"]
     assert set(a["totals"]["sources"]) == {"web-en", "web-zh"}
     assert a["stats"]["chars"]["min"] >= 100
+
+
+def test_pii_counts_or_clear_note(tmp_path):
+    """PII is counted by the `pii` operator when it is installed; otherwise a note says it was skipped."""
+    path = tmp_path / "pii.jsonl"
+    docs = _docs(EN)[:20] + [{"id": "p1", "text": "Write to jane.roe@example.org about the release."},
+                             {"id": "p2", "text": "联系邮箱 wang.wei@example.cn，电话 13812345678。"}]
+    with open(path, "w", encoding="utf-8") as fh:
+        for d in docs:
+            fh.write(json.dumps({"id": d["id"], "text": d["text"], "lang": "en"}, ensure_ascii=False) + "\n")
+    a = run_analysis([str(path)], str(tmp_path / "out"), sample_size=100)
+    if "pii" in a["notes"]:
+        assert a["pii"] is None
+    else:
+        assert a["pii"]["docs"] == 22 and a["pii"]["docs_with_pii"] >= 2
+        assert a["pii"]["kinds"].get("email", 0) >= 2

@@ -110,29 +110,39 @@ def add_language(docs: list[dict], rows: list[dict]) -> None:
         row["lang_from"] = "language operator"
 
 
+def _pii_kinds(value: Any) -> dict[str, int] | None:
+    """The pii operator's per-kind counts: a JSON object string such as '{"email":1,"phone":2}'."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            kinds = json.loads(value)
+        except ValueError:
+            return None
+        return {str(k): int(v) for k, v in kinds.items() if isinstance(v, (int, float))}
+    return None
+
+
 def add_pii(docs: list[dict], rows: list[dict]) -> None:
     """pii_count (and per-kind counts): the document's columns, else the `pii` operator if importable."""
     if all(doc.get("pii_count") is not None for doc in docs):
-        for doc, row in zip(docs, rows):
-            row["pii_count"] = int(doc["pii_count"])
-        return
-    op = _operator("pii")
-    if op is None:
-        return
-    try:
-        annotated = _run_operator(op, docs)
-    except Exception as exc:
-        NOTES["pii"] = f"pii operator failed: {type(exc).__name__}: {exc}"
-        return
-    cols = _columns(op, "int")
-    if not cols:
-        NOTES["pii"] = "pii operator adds no integer count column; PII not counted"
-        return
+        annotated = docs
+    else:
+        op = _operator("pii")
+        if op is None:
+            return
+        try:
+            annotated = _run_operator(op, docs)
+        except Exception as exc:
+            NOTES["pii"] = f"pii operator failed: {type(exc).__name__}: {exc}"
+            return
     for ann, row in zip(annotated, rows):
-        kinds = {c: int(ann.get(c) or 0) for c in cols}
-        row["pii_count"] = kinds["pii_count"] if "pii_count" in kinds else sum(kinds.values())
-        if len(kinds) > 1:
-            row["pii_kinds"] = {k: v for k, v in kinds.items() if k != "pii_count"}
+        count = ann.get("pii_count")
+        if count is None:
+            NOTES["pii"] = "the pii operator adds no pii_count column; PII not counted"
+            return
+        row["pii_count"] = int(count)
+        kinds = _pii_kinds(ann.get("pii"))
+        if kinds:
+            row["pii_kinds"] = kinds
 
 
 def _tokenizer(path: str):
