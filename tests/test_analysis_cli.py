@@ -181,3 +181,19 @@ def test_pii_counts_or_clear_note(tmp_path):
     else:
         assert a["pii"]["docs"] == 22 and a["pii"]["docs_with_pii"] >= 2
         assert a["pii"]["kinds"].get("email", 0) >= 2
+
+
+def test_raw_parquet_and_zstd_inputs(tmp_path):
+    """Raw parquet (no Garden columns) and .jsonl.zst read through garden.io like a recipe's inputs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    en, zh = _docs(EN), _docs(ZH)
+    pq.write_table(pa.Table.from_pylist([{"id": d["id"], "text": d["text"], "lang": d["lang"]} for d in en]),
+                   tmp_path / "en.parquet")
+    raw = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in zh).encode()
+    (tmp_path / "zh.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    a = run_analysis([str(tmp_path / "*.parquet"), str(tmp_path / "zh.jsonl.zst")], str(tmp_path / "out"), sample_size=50)
+    assert {s: v["docs"] for s, v in a["totals"]["sources"].items()} == {"en": 150, "zh": 100}
+    assert a["sample"]["docs"] == 50 and a["languages"]["label_from"] == {"meta": 50}
