@@ -165,12 +165,15 @@ def lines(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], title:
     if y_label:
         out.append(f"<text x='10' y='{top + ph / 2:.1f}' transform='rotate(-90 10 {top + ph / 2:.1f})' "
                    f"text-anchor='middle' fill='#555'>{_esc(y_label)}</text>")
-    for x, label in marks:
+    for k, (x, label) in enumerate(marks):
         if x is None or (x_log and x <= 0):
             continue
         xp = min(max(px(x), left), left + pw)
-        out.append(f"<line x1='{xp:.1f}' y1='{top}' x2='{xp:.1f}' y2='{top + ph}' stroke='#c94f5a' stroke-dasharray='4 3'/>")
-        out.append(f"<text x='{xp + 3:.1f}' y='{top + 10}' fill='#c94f5a'>{_esc(label)}</text>")
+        color = ("#c94f5a", "#2a7a3a", "#8a6bbe")[k % 3]
+        anchor, dx = ("end", -3) if xp > left + pw * 0.75 else ("start", 3)
+        out.append(f"<line x1='{xp:.1f}' y1='{top}' x2='{xp:.1f}' y2='{top + ph}' stroke='{color}' stroke-dasharray='4 3'/>")
+        out.append(f"<text x='{xp + dx:.1f}' y='{top + 10 + 12 * k}' fill='{color}' text-anchor='{anchor}'>"
+                   f"{_esc(label)}</text>")
     for i, (name, xs, ys) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         pts = [(px(x), py(y)) for x, y in zip(xs, ys) if x is not None and y is not None and (not x_log or x > 0)]
