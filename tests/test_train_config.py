@@ -53,6 +53,7 @@ def test_missing_deps_say_what_to_install(tmp_path, blend, monkeypatch):
     (["precision=bf16"], 1, "needs a GPU"),
     (["parallel.sequence_parallel=true", "parallel.tp=2"], 2, "sequence_parallel needs a GPU"),
     (["model.preset=13b"], 1, "unknown model preset"),
+    (["model.preset=tiny-moe", "parallel.tp=2"], 2, "MoE with parallel.tp > 1 needs"),
     (["training.lrr=1"], 1, "unknown key(s) in training: lrr"),
 ])
 def test_errors_before_launch(tmp_path, blend, args, nproc, message):

@@ -40,7 +40,7 @@ def write_source(prefix: Path, lo: int, hi: int, docs: int, seed: int) -> int:
 
 
 def make_blend(root: Path, phases: list[dict], sources: tuple[str, ...] = ("a", "b"),
-               docs: int = 300) -> Path:
+               docs: int = 300, split: str = "98,1,1") -> Path:
     """Write tokens/<src>.bin/.idx and blend.json (docs/blend-format.md) under root."""
     root.mkdir(parents=True, exist_ok=True)
     srcs = {}
@@ -50,7 +50,7 @@ def make_blend(root: Path, phases: list[dict], sources: tuple[str, ...] = ("a", 
         srcs[s] = {"prefix": f"tokens/{s}", "documents": docs, "tokens": n}
     blend = {"version": 1, "tokenizer": {"path": "tokenizer/tokenizer.json", "vocab_size": VOCAB,
                                          "eod_id": EOD},
-             "dtype": "uint16", "sources": srcs, "split": "100,0,0", "phases": phases}
+             "dtype": "uint16", "sources": srcs, "split": split, "phases": phases}
     path = root / "blend.json"
     path.write_text(json.dumps(blend, indent=1))
     return path

@@ -31,6 +31,18 @@ def latest(root: str | Path) -> Path | None:
     return path if (path / STATE_FILE).exists() else None
 
 
+def resolve_load(path: str | Path) -> Path:
+    """`checkpoint.load` may name one iter_* directory or a checkpoints root (its latest)."""
+    p = Path(path)
+    if (p / STATE_FILE).exists():
+        return p
+    found = latest(p)
+    if found is None:
+        raise FileNotFoundError(f"checkpoint.load {p}: neither a checkpoint (no {STATE_FILE}) "
+                                f"nor a checkpoints directory with a `latest` file")
+    return found
+
+
 def read_state(path: str | Path) -> dict:
     return json.loads((Path(path) / STATE_FILE).read_text())
 

@@ -237,6 +237,10 @@ def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None
     if m["num_experts"] is not None:
         if not (1 <= int(m["top_k"]) <= int(m["num_experts"])):
             raise ConfigError("model.top_k must be between 1 and model.num_experts")
+        if tp > 1 and not par["sequence_parallel"]:
+            raise ConfigError("MoE with parallel.tp > 1 needs parallel.sequence_parallel=true "
+                              "(megatron-core requires it; GPU + TransformerEngine only). On CPU "
+                              "train MoE with tp=1 (pp and dp work)")
 
     mb, gb, seq = int(tr["micro_batch"]), int(tr["global_batch"]), int(tr["seq_len"])
     if gb % (mb * dp):

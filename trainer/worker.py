@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
     optimizer = build_optimizer(cfg, model)
 
     ck, state = cfg["checkpoint"], {}
-    path = checkpoint.latest(ck["dir"]) or (ck["load"] and ck["load"])
+    path = checkpoint.latest(ck["dir"]) or (ck["load"] and checkpoint.resolve_load(ck["load"]))
     if path:
         state = checkpoint.read_state(path)
         _check_compatible(cfg, state, path)
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
                   f"{state['phase']!r} at sample {state['phase_position_samples']} of the phase, "
                   f"{state['consumed_tokens']:,} tokens consumed", flush=True)
     elif ck["init_from"]:
-        checkpoint.load(ck["init_from"], model, None)
+        checkpoint.load(checkpoint.resolve_load(ck["init_from"]), model, None)
         if rank == 0:
             print(f"initialised weights from {ck['init_from']}", flush=True)
     t_model = time.time()
