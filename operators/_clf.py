@@ -69,6 +69,7 @@ class Metrics:
     f1: float
     accuracy: float
     threshold: float
+    lr: float
     n_train: int
     n_test: int
     n_positive: int
@@ -95,8 +96,10 @@ def train_classifier(positive: list[str], negative: list[str], out_path: str, *,
                      threads: int = 1) -> Metrics:
     """Train `__label__hq` (positive) vs `__label__lq` (negative), save the model, return held-out metrics.
 
-    One thread by default: fastText's multi-threaded training is not reproducible. The model
-    size is about (vocabulary + bucket) x dim x 4 bytes; `quantize` shrinks it ~10x (.ftz).
+    One thread by default (multi-threaded fastText training is order-dependent); even so,
+    fasttext-modern 0.10.0 does not give bit-identical models run to run (measured), so the
+    model file is the reproducible artifact: inference with it is deterministic. The model
+    size is about (vocabulary + bucket) x dim x 4 bytes; `quantize` shrinks it ~10x.
     """
     import fasttext
 
@@ -121,9 +124,19 @@ def train_classifier(positive: list[str], negative: list[str], out_path: str, *,
         fh.write("\n".join(train_lines) + "\n")
         train_file = fh.name
     try:
-        model = fasttext.train_supervised(input=train_file, epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim,
-                                          minCount=min_count, bucket=bucket, loss="softmax", thread=threads,
-                                          seed=seed, verbose=0)
+        # fasttext-modern 0.10.0 sometimes stops with "Encountered NaN" on small data even at low lr,
+        # and not reproducibly (measured: 4 of 5 runs of one configuration, one thread, fixed seed):
+        # retry, and halve lr every second try in case it really diverges.
+        for attempt in range(6):
+            try:
+                model = fasttext.train_supervised(input=train_file, epoch=epoch, lr=lr, wordNgrams=word_ngrams,
+                                                  dim=dim, minCount=min_count, bucket=bucket, loss="softmax",
+                                                  thread=threads, seed=seed, verbose=0)
+                break
+            except RuntimeError as exc:
+                if "NaN" not in str(exc) or attempt == 5:
+                    raise
+                lr = lr / 2 if attempt % 2 else lr
         if quantize:
             model.quantize(input=train_file, qnorm=True, retrain=False, thread=threads, verbose=0)
     finally:
@@ -131,7 +144,7 @@ def train_classifier(positive: list[str], negative: list[str], out_path: str, *,
     model.save_model(out_path)
     figures = evaluate(model, test_texts, test_labels) if test_texts else \
         {"precision": 0.0, "recall": 0.0, "f1": 0.0, "accuracy": 0.0}
-    metrics = Metrics(threshold=0.5, n_train=len(train_lines), n_test=len(test_texts),
+    metrics = Metrics(threshold=0.5, lr=lr, n_train=len(train_lines), n_test=len(test_texts),
                       n_positive=len(positive), n_negative=len(negative), **figures)
     with open(metrics_path(out_path), "w", encoding="utf-8") as fh:
         json.dump(asdict(metrics), fh, indent=2)

@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("clf") / "quality.bin"
     proc = run_garden("classifier", "train", "--positive", os.path.join(DATA, "positive.jsonl.gz"),
                       "--negative", os.path.join(DATA, "negative.jsonl.gz"), "--out", out,
-                      "--max-docs", 400, "--bucket", 20000, "--dim", 16, "--epoch", 15)
+                      "--max-docs", 400, "--dim", 16, "--epoch", 15)
     return out, proc.stdout
 
 

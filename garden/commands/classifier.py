@@ -10,10 +10,10 @@ def classifier() -> None:
 
 
 @classifier.command()
-@click.option("--positive", "positive", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Files of good documents (.jsonl[.gz|.zst], .parquet, or .txt one per line); repeatable.")
-@click.option("--negative", "negative", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Files of bad documents; repeatable.")
+@click.option("--positive", "positive", multiple=True, required=True,
+              help="Files of good documents (.jsonl[.gz|.zst], .parquet, or .txt one per line); a glob "
+                   "pattern or comma-separated list; repeatable.")
+@click.option("--negative", "negative", multiple=True, required=True, help="Files of bad documents; same forms.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write the model (.bin).")
 @click.option("--lang", "langs", multiple=True, help="Train only on documents in these languages (ISO 639-1); repeatable.")
 @click.option("--text-field", default="text", show_default=True, help="JSON/parquet field holding the text.")
@@ -34,16 +34,35 @@ def train(positive: tuple[str, ...], negative: tuple[str, ...], out: str, langs:
     """Train a positive-vs-negative fastText classifier; print and save held-out precision/recall/F1."""
     from operators._clf import metrics_path, read_texts, train_classifier
 
-    pos = _pick(list(read_texts(positive, text_field)), langs, max_docs, seed)
-    neg = _pick(list(read_texts(negative, text_field)), langs, max_docs, seed)
+    pos = _pick(list(read_texts(_expand(positive, "--positive"), text_field)), langs, max_docs, seed)
+    neg = _pick(list(read_texts(_expand(negative, "--negative"), text_field)), langs, max_docs, seed)
     if not pos or not neg:
         raise click.ClickException(f"need documents on both sides (positive {len(pos)}, negative {len(neg)})")
     click.echo(f"training on {len(pos)} positive and {len(neg)} negative documents ...")
-    metrics = train_classifier(pos, neg, out, test_fraction=test_fraction, seed=seed, epoch=epoch, lr=lr,
-                               word_ngrams=word_ngrams, dim=dim, bucket=bucket, quantize=quantize)
+    try:
+        metrics = train_classifier(pos, neg, out, test_fraction=test_fraction, seed=seed, epoch=epoch, lr=lr,
+                                   word_ngrams=word_ngrams, dim=dim, bucket=bucket, quantize=quantize)
+    except RuntimeError as exc:
+        raise click.ClickException(f"fastText training failed ({exc}); with little data a larger --bucket "
+                                   "(the default 200000), a larger --dim or a lower --lr usually helps") from None
     click.echo(f"held out {metrics.n_test} documents: precision {metrics.precision:.3f}  recall {metrics.recall:.3f}  "
                f"F1 {metrics.f1:.3f}  accuracy {metrics.accuracy:.3f}")
     click.echo(f"model: {out}\nmetrics: {metrics_path(out)}")
+
+
+def _expand(values: tuple[str, ...], option: str) -> list[str]:
+    """Paths from repeated options, comma-separated lists and glob patterns; each must exist."""
+    import glob
+    import os
+
+    paths: list[str] = []
+    for value in values:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            found = sorted(glob.glob(item)) if any(ch in item for ch in "*?[") else [item]
+            if not found or not all(os.path.isfile(p) for p in found):
+                raise click.BadParameter(f"no such file: {item}", param_hint=option)
+            paths += found
+    return paths
 
 
 def _pick(texts: list[str], langs: tuple[str, ...], max_docs: int | None, seed: int) -> list[str]:
