@@ -36,14 +36,23 @@ class NgramIds:
         self.n = 1
         self.grams = self.ids  # grams[i] = id of the n-gram starting at word i
         self.n_grams = self.vocab_size
+        self._first: np.ndarray | None = None  # positions of each n-gram's first occurrence (lazy)
 
     def advance_to(self, n: int) -> np.ndarray:
-        """Ids of the n-grams (n >= current n), exact: (id of (n-1)-gram, id of next word) → dense id."""
+        """Ids of the n-grams (n >= current n), exact: (id of (n-1)-gram, id of next word) → dense id.
+
+        Once every n-gram is distinct, every longer one is too: ids are then just positions.
+        """
         while self.n < n and len(self.grams) > 1:
-            pair = self.grams[:-1] * self.vocab_size + self.ids[self.n:]
-            uniq, inverse = np.unique(pair, return_inverse=True)
-            self.grams = inverse.astype(np.int64)
-            self.n_grams = len(uniq)
+            if self.n_grams == len(self.grams):
+                self.grams = np.arange(len(self.grams) - 1, dtype=np.int64)
+                self.n_grams = len(self.grams)
+                self._first = self.grams
+            else:
+                pair = self.grams[:-1] * self.vocab_size + self.ids[self.n:]
+                _, self._first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+                self.grams = inverse.astype(np.int64)
+                self.n_grams = len(self._first)
             self.n += 1
         if self.n < n:
             self.grams = self.grams[:0]
@@ -76,7 +85,7 @@ class NgramIds:
         grams = self.advance_to(n)
         if len(grams) < 2 or self.n_grams == len(grams):
             return 0
-        _, first_idx = np.unique(grams, return_index=True)
+        first_idx = self._first if self._first is not None else np.unique(grams, return_index=True)[1]
         is_first = np.zeros(len(grams), dtype=bool)
         is_first[first_idx] = True
         cum = self.cum.tolist()
