@@ -6,17 +6,17 @@ threshold read off an analysis applies unchanged in a recipe.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 from typing import Iterable, Sequence
 
+import numpy as np
 import regex
 
 from garden.text import words
 
-SYMBOL_RE = regex.compile(r"\p{S}")
-PUNCT_OR_SYMBOL_RE = regex.compile(r"[\p{P}\p{S}]")
-DIGIT_RE = regex.compile(r"\p{Nd}")
-SPACE_RE = regex.compile(r"\s")
+# one scan finds punctuation, symbols and digits; the few matches are then told apart by category
+MARKS_RE = regex.compile(r"[\p{P}\p{S}\p{Nd}]")
 
 # name → (label, description, log-scale histogram)
 STATS: dict[str, tuple[str, str, bool]] = {
@@ -42,18 +42,39 @@ OPTIONAL_STATS: dict[str, tuple[str, str, bool]] = {
 }
 
 
-def top_ngram_ratio(ws: Sequence[str], n: int, total_chars: int) -> float:
-    """Gopher's repetition signal: share of word characters covered by the most frequent n-gram.
+def top_ngram_ratios(ws: Sequence[str], ns: Sequence[int], total_chars: int) -> dict[int, float]:
+    """Gopher's repetition signal for each n: share of word characters covered by the most frequent n-gram.
 
-    Counted only when that n-gram occurs more than once; 0 for texts with fewer than n words.
+    Counted only when that n-gram occurs more than once (0 for texts with fewer than n words);
+    among equally frequent n-grams the one covering most characters counts. Vectorised: words
+    become integer ids, n-grams 64-bit rolling hashes, counted with numpy.
     """
-    if len(ws) < n or total_chars <= 0:
-        return 0.0
-    counts = Counter(tuple(ws[i:i + n]) for i in range(len(ws) - n + 1))
-    gram, count = counts.most_common(1)[0]
-    if count < 2:
-        return 0.0
-    return min(1.0, count * sum(len(w) for w in gram) / total_chars)
+    out = {n: 0.0 for n in ns}
+    if total_chars <= 0 or len(ws) < min(ns):
+        return out
+    vocab: dict[str, int] = {}
+    ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in ws), dtype=np.uint64, count=len(ws))
+    cum = np.concatenate(([0], np.cumsum(np.fromiter((len(w) for w in ws), dtype=np.int64, count=len(ws)))))
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    for n in ns:
+        m = len(ws) - n + 1
+        if m < 2:
+            continue
+        h = ids[:m].copy()
+        for k in range(1, n):
+            h = h * mult + ids[k:k + m] + np.uint64(1)  # wraps mod 2**64
+        _, first, counts = np.unique(h, return_index=True, return_counts=True)
+        top = counts.max()
+        if top < 2:
+            continue
+        starts = first[counts == top]
+        gram_chars = (cum[starts + n] - cum[starts]).max()
+        out[n] = min(1.0, float(top * gram_chars) / total_chars)
+    return out
+
+
+def top_ngram_ratio(ws: Sequence[str], n: int, total_chars: int) -> float:
+    return top_ngram_ratios(ws, (n,), total_chars)[n]
 
 
 def doc_stats(text: str) -> dict[str, float]:
@@ -64,22 +85,26 @@ def doc_stats(text: str) -> dict[str, float]:
     word_chars = sum(len(w) for w in ws)
     line_list = text.split("\n") if text else []
     n_lines = len(line_list)
-    non_space = n_chars - len(SPACE_RE.findall(text))
+    non_space = sum(len(part) for part in text.split())
+    marks = Counter(unicodedata.category(c)[0] for c in MARKS_RE.findall(text))  # P, S or N(d)
+    n_symbols, n_digits = marks.get("S", 0), marks.get("N", 0)
+    n_punct_sym = n_symbols + marks.get("P", 0)
     stripped = [ln.strip() for ln in line_list if ln.strip()]
     dups = len(stripped) - len(set(stripped))
+    tops = top_ngram_ratios(ws, (2, 3, 4), word_chars)
     return {
         "chars": n_chars,
         "words": n_words,
         "lines": n_lines,
         "mean_word_len": word_chars / n_words if n_words else 0.0,
         "mean_line_len": sum(len(ln) for ln in line_list) / n_lines if n_lines else 0.0,
-        "symbol_ratio": len(SYMBOL_RE.findall(text)) / n_chars if n_chars else 0.0,
-        "non_alnum_ratio": len(PUNCT_OR_SYMBOL_RE.findall(text)) / non_space if non_space else 0.0,
-        "digit_ratio": len(DIGIT_RE.findall(text)) / non_space if non_space else 0.0,
+        "symbol_ratio": n_symbols / n_chars if n_chars else 0.0,
+        "non_alnum_ratio": n_punct_sym / non_space if non_space else 0.0,
+        "digit_ratio": n_digits / non_space if non_space else 0.0,
         "dup_line_ratio": dups / len(stripped) if stripped else 0.0,
-        "top_2gram_ratio": top_ngram_ratio(ws, 2, word_chars),
-        "top_3gram_ratio": top_ngram_ratio(ws, 3, word_chars),
-        "top_4gram_ratio": top_ngram_ratio(ws, 4, word_chars),
+        "top_2gram_ratio": tops[2],
+        "top_3gram_ratio": tops[3],
+        "top_4gram_ratio": tops[4],
     }
 
 
