@@ -53,6 +53,17 @@ def remove_stale_temp_files(root: str) -> int:
     return removed
 
 
+def write_report(run_dir: str, progress: Progress) -> str | None:
+    """report.html next to stats.json; a broken report is a warning, never a failed run."""
+    from garden.run_report import write_run_report
+
+    try:
+        return write_run_report(run_dir)
+    except Exception as exc:  # the data is written and accounted for already
+        progress.log(f"warning: could not write report.html: {type(exc).__name__}: {exc}")
+        return None
+
+
 def make_executor(name: str, workers: int, progress: Progress, address: str | None = None) -> Any:
     if name == "local":
         from garden.executor.pool import LocalExecutor
@@ -85,6 +96,9 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
     finally:
         ex.close()
         progress.close()
+    report = write_report(recipe.output, progress)
+    if report:
+        stats["report"] = report
     if strict and stats["quarantined_docs"]:
         raise StrictError(f"--strict: {stats['quarantined_docs']} records quarantined (see {recipe.output}/quarantine/)")
     if strict and stats["duplicate_ids"]["count"]:

@@ -26,4 +26,4 @@ def print_summary(stats: dict, output: str) -> None:
     for name, c in stats["sources"].items():
         src.add_row(name, *(f"{c[k]:,}" for k in ("input", "kept", "rejected", "quarantined")))
     console.print(src)
-    console.print(f"output: {output}/ (data/, rejected/, quarantine/, stats.json, recipe.lock.yaml)")
+    console.print(f"output: {output}/ (data/, rejected/, quarantine/, stats.json, recipe.lock.yaml, report.html)")
