@@ -53,7 +53,11 @@ def _sharded(model: list, optimizer: Any | None, is_loading: bool) -> dict:
         sd[f"model{i}"] = chunk.module.sharded_state_dict() if hasattr(chunk, "module") \
             else chunk.sharded_state_dict()
     if optimizer is not None:
-        sd["optimizer"] = optimizer.sharded_state_dict(dict(sd), is_loading=is_loading)
+        # fully_reshardable: the distributed optimizer's state is saved per parameter, so a
+        # checkpoint loads into any TP/PP/DP layout (the regular optimizer ignores it).
+        sd["optimizer"] = optimizer.sharded_state_dict(
+            dict(sd), is_loading=is_loading,
+            metadata={"distrib_optim_sharding_type": "fully_reshardable"})
     return sd
 
 

@@ -192,6 +192,7 @@ def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None
                           "do not support it on CPU)")
     if par["sequence_parallel"] and tp == 1:
         par["sequence_parallel"] = False
+    par["distributed_optimizer_requested"] = par["distributed_optimizer"]
     if par["distributed_optimizer"] == "auto":
         par["distributed_optimizer"] = bool(cuda and dp > 1)
     elif par["distributed_optimizer"] and not cuda:

@@ -42,17 +42,40 @@ def setup_distributed(cfg: dict) -> None:
     model_parallel_cuda_manual_seed(seed)
 
 
+def _choose_optimizer_kind(cfg: dict) -> None:
+    """Keep the distributed optimizer only where its checkpoints can be reloaded.
+
+    torch's AdamW keeps a per-parameter `step`; megatron 0.16's distributed-optimizer checkpoint
+    load breaks on it (assertion, KeyError, then silently shared steps).  Fused Adam from
+    TransformerEngine/Apex does not have the problem.  Must run before DDP is built.
+    """
+    import megatron.core.optimizer as mopt
+
+    par = cfg["parallel"]
+    if par["distributed_optimizer"] and mopt.Adam.__module__.startswith("torch"):
+        say = print if torch.distributed.get_rank() == 0 else (lambda *a, **k: None)
+        msg = ("distributed optimizer with torch AdamW (no TransformerEngine/Apex): megatron "
+               "0.16 cannot reload its checkpoints")
+        if par.get("distributed_optimizer_requested") == "auto":
+            par["distributed_optimizer"] = False
+            say(f"WARNING: {msg}; using the regular optimizer", flush=True)
+        else:
+            say(f"WARNING: {msg}; resume will fail. Set parallel.distributed_optimizer=auto "
+                  f"to fall back", flush=True)
+
+
 def build_optimizer(cfg: dict, model: list):
     """megatron AdamW (β=(0.9, 0.95), wd 0.1, clip 1.0 by default), distributed on GPU+DP."""
     from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
 
     tr = cfg["training"]
+    par = cfg["parallel"]
     ocfg = OptimizerConfig(
         optimizer="adam", lr=tr["lr"], min_lr=tr["min_lr"], weight_decay=float(tr["weight_decay"]),
         adam_beta1=float(tr["beta1"]), adam_beta2=float(tr["beta2"]), adam_eps=float(tr["eps"]),
         clip_grad=float(tr["grad_clip"]), bf16=cfg["precision"] == "bf16",
         params_dtype=torch.bfloat16 if cfg["precision"] == "bf16" else torch.float32,
-        use_distributed_optimizer=bool(cfg["parallel"]["distributed_optimizer"]),
+        use_distributed_optimizer=bool(par["distributed_optimizer"]),
     )
     return get_megatron_optimizer(ocfg, model)
 
@@ -82,6 +105,7 @@ def main(argv: list[str]) -> int:
 
     rank = torch.distributed.get_rank()
     t_setup = time.time()
+    _choose_optimizer_kind(cfg)
     model = model_mod.build_model(cfg)
     tcfg = model[0].config
     tcfg.finalize_model_grads_func = finalize_model_grads
