@@ -22,7 +22,7 @@ MAX_TOKENS = 1500
 NEWLINE_TOKEN = "_nl_"
 
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
-_TOKEN = regex.compile(rf"[{_CJK}]|[^\s\p{{P}}\p{{S}}{_CJK}]+|[\p{{P}}\p{{S}}]|\n")
+_TOKEN = regex.compile(rf"[{_CJK}]|[^\s\p{{P}}\p{{S}}\p{{C}}{_CJK}]+|[\p{{P}}\p{{S}}]|\n")
 _DIGIT = regex.compile(r"\d")
 
 
@@ -42,12 +42,21 @@ def classifier_text(text: str, max_tokens: int = MAX_TOKENS) -> str:
 
 
 def score_texts(model, texts: list[str], label: str = POSITIVE) -> list[float]:
-    """Probability of `label` for each text, from one batched predict call."""
+    """Probability of `label` for each text, from one batched predict call.
+
+    A text with no word the model knows (empty, emoji only, one unseen word) scores 0: fastText
+    would answer its prior-free default, probability 1 for the first label, for lack of features.
+    """
     if not texts:
         return []
     want = f"__label__{label}"
-    labels, probs = model.predict([classifier_text(t) for t in texts], k=-1)
-    return [round(float(dict(zip(ls, ps)).get(want, 0.0)), 4) for ls, ps in zip(labels, probs)]
+    prepared = [classifier_text(t) for t in texts]
+    labels, probs = model.predict(prepared, k=-1)
+    scores = []
+    for text, ls, ps in zip(prepared, labels, probs):
+        known = any(model.get_word_id(tok) >= 0 for tok in text.split())
+        scores.append(round(min(float(dict(zip(ls, ps)).get(want, 0.0)), 1.0), 4) if known else 0.0)
+    return scores
 
 
 def model_labels(model) -> list[str]:

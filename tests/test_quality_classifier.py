@@ -54,7 +54,10 @@ def test_scores_separate_heldout_prose_from_markup(trained):
     # inference reads text exactly as training did: the same function, one batched call
     labels, probs = model.predict(classifier_text(rows[0]["text"]), k=-1)
     assert scores[0] == round(float(dict(zip(labels, probs))["__label__hq"]), 4)
-    assert score_texts(model, ["", "😀", "中文和English混合的句子。"])  # no crash on edge texts
+    # nothing the model knows → 0, not fastText's featureless default of 1.0 for the first label
+    assert score_texts(model, ["", "   \n ", "😀😀", "qqzzxxyy"]) == [0.0, 0.0, 0.0, 0.0]
+    mixed, = score_texts(model, ["这是一段关于内核文档的中文说明，其中提到 English words 和 Debian。"])
+    assert 0.0 < mixed <= 1.0
 
 
 def test_pareto_keep_is_seeded_per_document_and_follows_the_distribution():
