@@ -324,7 +324,7 @@ def _timings(stats: dict) -> str:
                      colors=[svg.PALETTE[2]])
     rows = []
     for lab, o in zip(labels, stats["ops"]):
-        phases = ", ".join(f"{k} {v.get('seconds', 0):.2f}s" for k, v in (o.get("phases") or {}).items())
+        phases = ", ".join(f"{k} {v.get('seconds', 0):.2f}s" for k, v in (o.get("timing") or {}).items())
         rate = o["in"] / o["seconds"] if o.get("seconds") and o["in"] else None
         rows.append([lab, o["kind"], o.get("seconds", 0), rate, phases])
     body += table(["operator", "kind", "seconds", "docs/s", "global phases"], rows,

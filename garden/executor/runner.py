@@ -256,9 +256,9 @@ class Run:
                      "chars_in": tot.get("chars_in", 0), "chars_out": tot.get("chars_out", 0)}
             if key in self.global_stats:
                 g = self.global_stats[key]
-                entry["phases"] = g["phases"]
+                entry.update(g["result"])  # the operator's own figures (clusters, tokens, phases...)
+                entry["timing"] = g["phases"]  # seconds per global phase (scan, reduce, finalize)
                 entry["seconds"] = round(entry["seconds"] + sum(p.get("seconds", 0) for p in g["phases"].values()), 3)
-                entry.update(g["result"])
             ops.append(entry)
         sources: dict[str, Counter] = defaultdict(Counter)
         for r in first:
