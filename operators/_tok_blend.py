@@ -128,12 +128,35 @@ def write_megatron_files(run_dir: str, phase: dict, sources: dict[str, dict]) ->
     return {**rel, "held_out": held_out}
 
 
+def empty_splits(split: str, documents: dict[str, int]) -> list[str]:
+    """Sources where a non-zero --split part would hold no document (Megatron's own rounding).
+
+    megatron-core 0.16.1 loops forever building a GPTDataset over an empty split.
+    """
+    fractions = [float(p) for p in split.replace("/", ",").split(",")]
+    total = sum(fractions)
+    bounds = [0.0]
+    for f in fractions:
+        bounds.append(bounds[-1] + f / total)
+    out = []
+    for source, n in sorted(documents.items()):
+        for name, f, a, b in zip(("train", "valid", "test"), fractions, bounds, bounds[1:]):
+            if f > 0 and int(round(b * n)) - int(round(a * n)) == 0:
+                out.append(f"{source} ({n} documents) has no {name} document under split {split!r}")
+    return out
+
+
 def build_blend(run_dir: str, tokens_manifest: dict, phases: list[dict], split: str, max_epochs: float,
                 strict: bool, out_name: str = "blend.json") -> dict:
     """Plan the phases, write the Megatron files and blend.json (docs/blend-format.md)."""
     sources = tokens_manifest["sources"]
     available = {s: int(e["tokens"]) for s, e in sources.items()}
     planned, total_epochs, warnings = plan(available, phases, max_epochs)
+    used = {s for ph in planned for s in ph["weights"]}
+    empty = empty_splits(split, {s: int(sources[s]["documents"]) for s in used})
+    if empty:
+        raise BlendError("; ".join(empty) + ". Megatron cannot build an empty split: use split '100,0,0' "
+                         "(with tokenize valid_fraction/test_fraction for held-out sets) or more documents")
     if warnings and strict:
         raise BlendError("; ".join(warnings))
     for ph in planned:
