@@ -80,13 +80,13 @@ class Chunk:
 def chunks_of(text: str, chunk_chars: int = 200, max_chunks: int = 16) -> list[Chunk]:
     """Prose chunks of a document to predict, each weighted by its letter count.
 
-    A document longer than 4 x chunk_chars x max_chunks characters is first cut to max_chunks
+    A document longer than 2 x chunk_chars x max_chunks characters is first cut to max_chunks
     evenly spaced windows. Lines are cleaned of non-prose tokens and packed into chunks of
     about `chunk_chars`; at most `max_chunks` chunks, evenly spaced, are kept.
     A line that is all commands weighs nothing; if the whole document is, the raw lines are
     used instead so that a pure code snippet still gets a (low-confidence) label.
     """
-    lines = [ln for ln in _bounded(text, 4 * chunk_chars * max_chunks, max_chunks).split("\n") if ln.strip()]
+    lines = [ln for ln in _bounded(text, 2 * chunk_chars * max_chunks, max_chunks).split("\n") if ln.strip()]
     chunks = _pack([prose_of(ln) for ln in lines], chunk_chars)
     if not chunks:
         chunks = _pack([_SPACES.sub(" ", ln).strip() for ln in lines], chunk_chars)
