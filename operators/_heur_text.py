@@ -41,8 +41,12 @@ def lang_of(doc: dict) -> str:
 
 
 def cjk_share(text: str) -> float:
-    """Share of CJK characters among the letters of the first 2,000 characters (cheap script guess)."""
-    sample = text[:_GUESS_SAMPLE]
+    """Share of CJK characters among the letters of ~2,000 characters from start, middle and end (cheap)."""
+    if len(text) <= _GUESS_SAMPLE:
+        sample = text
+    else:
+        third, mid = _GUESS_SAMPLE // 3, len(text) // 2
+        sample = text[:third] + text[mid - third // 2:mid + third // 2] + text[-third:]
     if sample.isascii():
         return 0.0
     letters = len(_LETTER_RE.findall(sample))
@@ -106,6 +110,13 @@ def count_letterless(text: str, words: list[str]) -> int:
     if not _BEYOND_LATIN_RE.search(text):
         return len(_LATIN_DIGIT_WORD_RE.findall(text))
     return sum(1 for w in words if w.isdigit() or not _LETTER_RE.search(w))
+
+
+def spaced_words(text: str, words: list[str]) -> list[str]:
+    """The words that are not single CJK characters (for mean word length in mixed-script text)."""
+    if not _BEYOND_LATIN_RE.search(text):
+        return words
+    return [w for w in words if not _CJK_CHAR_RE.match(w)]
 
 
 def enough_line_words(line: str, tokens: list[str], minimum: int) -> bool:

@@ -13,7 +13,7 @@ from typing import Optional
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
 from operators._heur_ngrams import NgramIds, duplicates
-from operators._heur_text import count_letterless, english_rules_apply, is_cjk, split_tokens, split_words
+from operators._heur_text import count_letterless, english_rules_apply, is_cjk, spaced_words, split_tokens, split_words
 
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 BULLETS = ("•", "-", "*", "‣", "◦", "●", "▪", "·")
@@ -39,8 +39,8 @@ class GopherQuality(Filter):
     param_docs = {
         "min_doc_words": "fewer words → min_doc_words (CJK characters count as words); null disables",
         "max_doc_words": "more words → max_doc_words",
-        "min_mean_word_length": "mean word length (characters) below → mean_word_length; not applied to CJK",
-        "max_mean_word_length": "mean word length above → mean_word_length; not applied to CJK",
+        "min_mean_word_length": "mean word length (characters) below → mean_word_length; CJK characters are left out",
+        "max_mean_word_length": "mean word length above → mean_word_length; CJK characters are left out",
         "max_symbol_word_ratio": "'#' per word or '...'/'…' per word above → hash_ratio / ellipsis_ratio",
         "max_bullet_lines_ratio": "share of lines starting with a bullet above → bullet_lines",
         "max_ellipsis_lines_ratio": "share of lines ending with an ellipsis above → ellipsis_lines",
@@ -66,8 +66,9 @@ class GopherQuality(Filter):
             return "max_doc_words"
         if n == 0:
             return True
-        if not cjk and (self.min_mean_word_length is not None or self.max_mean_word_length is not None):
-            mean = sum(map(len, words)) / n
+        spaced = spaced_words(text, words) if not cjk else []  # CJK characters have no word length to judge
+        if spaced and (self.min_mean_word_length is not None or self.max_mean_word_length is not None):
+            mean = sum(map(len, spaced)) / len(spaced)
             if self.min_mean_word_length is not None and mean < self.min_mean_word_length:
                 return "mean_word_length"
             if self.max_mean_word_length is not None and mean > self.max_mean_word_length:
