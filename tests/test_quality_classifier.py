@@ -101,3 +101,14 @@ def test_quality_classifier_through_garden_run_is_worker_independent(trained, tm
     assert kept_share["positive"] > 0.5 and kept_share["negative"] < 0.1
     op = next(o for o in read_stats(outs[0])["ops"] if o["name"] == "quality_classifier")
     assert op["dropped"] == {"quality_classifier:pareto": 200 - len(kept)}
+
+
+def test_train_lang_option_keeps_only_those_languages():
+    from garden.commands.classifier import _pick
+
+    texts = ["The kernel documentation explains how to configure the scheduler for servers.",
+             "内核文档说明了如何为服务器配置调度器，以及常见问题的解决方法。",
+             "Die Kernel-Dokumentation erklärt, wie man den Scheduler für Server konfiguriert."]
+    assert _pick(texts, ("zh",), None, 0) == [texts[1]]
+    assert _pick(texts, ("en", "de"), None, 0) == [texts[0], texts[2]]
+    assert len(_pick(texts, (), 2, 0)) == 2 and _pick(texts, (), 2, 0) == _pick(texts, (), 2, 0)
