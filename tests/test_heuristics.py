@@ -79,8 +79,9 @@ def test_gopher_quality_language_awareness_and_params():
     assert GopherQuality(min_doc_words=5).keep(doc("The cat sat with the dog and the hat.")) is True
     assert GopherQuality(max_doc_words=100).keep(doc(PROSE)) == "max_doc_words"
     # mixed text, mostly English: CJK characters (one-letter "words") do not drag the mean word length down
-    mixed = "\n".join(f"{en}\n{zh[:110]}" for en, zh in zip(EN_PARAS[:6], ZH_PARAS[:6]))
+    mixed = "\n".join(f"{en}\n{zh[:200]}" for en, zh in zip(EN_PARAS[:6], ZH_PARAS[:6]))
     assert 0.1 < cjk_share(mixed) < 0.3
+    assert sum(map(len, split_words(mixed))) / len(split_words(mixed)) < 3  # what a CJK-blind mean would see
     assert GopherQuality().keep(doc(mixed)) is True
     # a very long single line
     long_line = " ".join(EN_PARAS[:40]).replace("\n", " ")
