@@ -37,7 +37,8 @@ def lang_of(doc: dict) -> str:
     lang = doc.get("lang")
     if not lang or not isinstance(lang, str):
         return ""
-    return lang.replace("_", "-").split("-")[0].lower()
+    lang = lang.replace("_", "-").split("-")[0].lower()
+    return "" if lang in ("und", "unknown", "xx") else lang  # undetermined: guess from the script
 
 
 def cjk_share(text: str) -> float:
