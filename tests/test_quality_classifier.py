@@ -112,3 +112,26 @@ def test_train_lang_option_keeps_only_those_languages():
     assert _pick(texts, ("zh",), None, 0) == [texts[1]]
     assert _pick(texts, ("en", "de"), None, 0) == [texts[0], texts[2]]
     assert len(_pick(texts, (), 2, 0)) == 2 and _pick(texts, (), 2, 0) == _pick(texts, (), 2, 0)
+
+
+def test_shipped_demo_recipe_runs(trained, tmp_path):
+    """recipes/classifier-demo.yaml as shipped, with its model path pointed at the test's model."""
+    import yaml
+
+    with open(os.path.join(REPO, "recipes", "classifier-demo.yaml"), encoding="utf-8") as fh:
+        recipe = yaml.safe_load(fh)
+    for spec in recipe["inputs"]:
+        spec["path"] = os.path.join(REPO, spec["path"])
+    for step in recipe["pipeline"]:
+        if "quality_classifier" in step:
+            assert step["quality_classifier"]["model"] == "out/quality.bin"  # what the README's command writes
+            step["quality_classifier"]["model"] = str(trained[0])
+    recipe["output"] = str(tmp_path / "demo")
+    path = tmp_path / "classifier-demo.yaml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
+    run_garden("run", path, "-q")
+    kept = read_data(tmp_path / "demo")
+    with gzip.open(os.path.join(DATA, "demo_input.jsonl.gz"), "rt", encoding="utf-8") as fh:
+        labels = {r["text"]: r["label"] for r in map(json.loads, fh)}
+    assert kept and sum(labels[r["text"]] == "positive" for r in kept) >= 0.9 * len(kept)
+    assert {r["lang"] for r in kept} <= {"en", "zh"} and "blocklist_hits" in kept[0]
