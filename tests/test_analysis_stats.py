@@ -113,3 +113,13 @@ def test_minhash_finds_a_near_duplicate_pair():
     sigs = np.stack([signature(t) for t in texts + [near]])
     assert clusters(sigs, 0.8) == [[0, 3]]
 
+
+
+def test_histogram_bins_keep_every_value_and_clip_outliers():
+    from garden.analysis.svg import histogram_bins
+
+    values = list(range(1000)) + [10**6]
+    edges, counts = histogram_bins(values, 10, clip=0.005)
+    assert sum(counts) == 1001 and edges[-1] < 1000        # the outlier sits in the last bar, not on the axis
+    edges, counts = histogram_bins([1, 10, 100, 1000], 3, log=True)
+    assert counts == [1, 1, 2] and edges[0] == pytest.approx(1) and edges[-1] == pytest.approx(1000)

@@ -36,8 +36,13 @@ def _open(width: int, height: int, title: str) -> list[str]:
             f"<title>{_esc(title)}</title>"]
 
 
-def histogram_bins(values: Sequence[float], bins: int = 30, log: bool = False) -> tuple[list[float], list[int]]:
-    """Bin edges (len bins+1) and counts; log bins for heavy-tailed counts (values ≤ 0 go to the first bin)."""
+def histogram_bins(values: Sequence[float], bins: int = 30, log: bool = False,
+                   clip: float = 0.0) -> tuple[list[float], list[int]]:
+    """Bin edges (len bins+1) and counts; log bins for heavy-tailed counts (values ≤ 0 go to the first bin).
+
+    With `clip` (linear bins only), the bins span the [clip, 1-clip] quantiles and values beyond
+    fall into the first or last bin.
+    """
     vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not vals:
         return [0.0, 1.0], [0]
@@ -55,19 +60,24 @@ def histogram_bins(values: Sequence[float], bins: int = 30, log: bool = False) -
             k = 0 if v <= 0 else int((math.log10(v) - lo_l) / span * bins)
             counts[min(max(k, 0), bins - 1)] += 1
         return edges, counts
+    if clip:  # outliers would squeeze the bulk into one bar: bin the central range, pile the tails at the ends
+        ordered = sorted(vals)
+        lo = ordered[int(clip * (len(ordered) - 1))]
+        hi = ordered[int((1 - clip) * (len(ordered) - 1))]
     if hi - lo < 1e-12:
         hi = lo + 1
     edges = [lo + (hi - lo) * i / bins for i in range(bins + 1)]
     counts = [0] * bins
     for v in vals:
-        counts[min(int((v - lo) / (hi - lo) * bins), bins - 1)] += 1
+        counts[min(max(int((v - lo) / (hi - lo) * bins), 0), bins - 1)] += 1
     return edges, counts
 
 
 def histogram(values: Sequence[float], title: str, bins: int = 30, log: bool = False,
-              width: int = 360, height: int = 190, color: str = PALETTE[0]) -> str:
-    """A histogram of `values`; x ticks at both ends and the middle edge."""
-    edges, counts = histogram_bins(values, bins, log)
+              width: int = 360, height: int = 190, color: str = PALETTE[0], clip: float = 0.005) -> str:
+    """A histogram of `values`; x ticks at both ends and the middle edge; linear ones clipped at 0.5/99.5 %."""
+    clip = 0.0 if log else clip
+    edges, counts = histogram_bins(values, bins, log, clip)
     left, right, top, bottom = 44, 10, 22, 34
     pw, ph = width - left - right, height - top - bottom
     peak = max(counts) or 1
@@ -89,6 +99,9 @@ def histogram(values: Sequence[float], title: str, bins: int = 30, log: bool = F
         out.append(f"<text x='{left + pw * frac:.1f}' y='{top + ph + 14}' text-anchor='{anchor}'>{fmt(edge)}</text>")
     if log:
         out.append(f"<text x='{left + pw}' y='{height - 4}' text-anchor='end' fill='#777'>log scale</text>")
+    elif clip and values:
+        out.append(f"<text x='{left + pw}' y='{height - 4}' text-anchor='end' fill='#777'>"
+                   f"0.5–99.5 % range; tails in end bars</text>")
     out.append("</svg>")
     return "".join(out)
 
