@@ -35,20 +35,43 @@ def set_thread_pool_size(threads: int) -> None:
         os.environ["RAYON_NUM_THREADS"] = str(threads)
 
 
+MAX_CHUNK_CHARS = 1_000_000  # Encoding objects cost tens of bytes per token: bound them per call
+MAX_CHUNK_DOCS = 512
+
+
+def _chunks(texts: list[str]) -> Iterator[list[str]]:
+    start, chars = 0, 0
+    for i, t in enumerate(texts):
+        chars += len(t)
+        if chars >= MAX_CHUNK_CHARS or i + 1 - start >= MAX_CHUNK_DOCS:
+            yield texts[start:i + 1]
+            start, chars = i + 1, 0
+    if start < len(texts):
+        yield texts[start:]
+
+
 def encode_flat(tok: Tokenizer, texts: list[str], dtype: np.dtype, eod_id: int | None,
                 threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(all tokens back to back, tokens per document), with `eod_id` after each document if given."""
+    """(all tokens back to back, tokens per document), with `eod_id` after each document if given.
+
+    Texts are encoded in chunks of at most ~1M characters, so memory does not grow with the
+    recipe's batch size; only the compact token arrays are kept.
+    """
     encode = getattr(tok, "encode_batch_fast", tok.encode_batch)  # fast: no offsets computed
-    with tokenizer_threads(threads):
-        encodings = encode(texts, add_special_tokens=False)
-    ids = [e.ids for e in encodings]
     extra = 0 if eod_id is None else 1
-    lengths = np.fromiter((len(x) + extra for x in ids), dtype=np.int64, count=len(ids))
-    total = int(lengths.sum())
-    if eod_id is None:
-        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=dtype, count=total)
-    else:
-        eod = (eod_id,)
-        flat = np.fromiter(itertools.chain.from_iterable(itertools.chain(x, eod) for x in ids), dtype=dtype,
-                           count=total)
-    return flat, lengths
+    eod = () if eod_id is None else (eod_id,)
+    flats, all_lengths = [], []
+    for chunk in _chunks(texts):
+        with tokenizer_threads(threads):
+            encodings = encode(chunk, add_special_tokens=False)
+        ids = [e.ids for e in encodings]
+        del encodings
+        lengths = np.fromiter((len(x) + extra for x in ids), dtype=np.int64, count=len(ids))
+        flats.append(np.fromiter(itertools.chain.from_iterable(itertools.chain(x, eod) for x in ids), dtype=dtype,
+                                 count=int(lengths.sum())))
+        all_lengths.append(lengths)
+    if not flats:
+        return np.zeros(0, dtype=dtype), np.zeros(0, dtype=np.int64)
+    if len(flats) == 1:
+        return flats[0], all_lengths[0]
+    return np.concatenate(flats), np.concatenate(all_lengths)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import ClassVar, Optional
 
 import numpy as np
@@ -85,6 +86,7 @@ class Tokenize(GlobalOp):
         self._shard = -1
         self._writers: dict[str, IndexedDatasetWriter] = {}
         self._counts: dict[str, dict] = {}
+        self._cpu = 0.0  # CPU seconds of this shard's scan (encode + write), for the speed report
 
     def _load(self, artifacts: dict) -> None:
         if self._tok is None:
@@ -102,12 +104,20 @@ class Tokenize(GlobalOp):
     def _start_shard(self, ctx: StageContext) -> None:
         for w in self._writers.values():  # left over from a failed shard in this process
             w.abort()
-        self._shard, self._writers, self._counts = ctx.shard, {}, {}
+        self._shard, self._writers, self._counts, self._cpu = ctx.shard, {}, {}, 0.0
 
     def scan(self, batch: pa.RecordBatch, ctx: StageContext) -> None:
         self._load(ctx.artifacts)
         if ctx.shard != self._shard:
             self._start_shard(ctx)
+        cpu0 = time.process_time()
+        try:
+            self._scan(batch, ctx)
+        finally:
+            self._cpu += time.process_time() - cpu0
+        return None
+
+    def _scan(self, batch: pa.RecordBatch, ctx: StageContext) -> None:
         texts = batch.column("text").to_pylist()
         sources = batch.column("source").to_pylist()
         ids = batch.column("id").to_pylist()
@@ -134,7 +144,8 @@ class Tokenize(GlobalOp):
             self._start_shard(ctx)
         for name, writer in sorted(self._writers.items()):
             self._counts[name].update(writer.finalize())
-        atomic_write_json(os.path.join(ctx.shard_dir, COUNTS_FILE), {"dtype": str(self._dtype), "datasets": self._counts})
+        atomic_write_json(os.path.join(ctx.shard_dir, COUNTS_FILE),
+                          {"dtype": str(self._dtype), "cpu_seconds": round(self._cpu, 4), "datasets": self._counts})
         self._shard, self._writers, self._counts = -1, {}, {}
         return None
 
@@ -143,9 +154,11 @@ class Tokenize(GlobalOp):
         side = os.path.join(os.path.dirname(ctx.work_dir), "side")
         parts: dict[str, list[str]] = {}
         meta: dict[str, dict] = {}
+        cpu = 0.0
         for k in range(ctx.num_shards):
             shard_dir = os.path.join(side, f"shard-{k:05d}")
             counts = read_json(os.path.join(shard_dir, COUNTS_FILE))
+            cpu += counts.get("cpu_seconds", 0.0)
             for name, c in sorted(counts["datasets"].items()):
                 meta.setdefault(name, {"source": c["source"], "split": c["split"]})
                 if meta[name]["source"] != c["source"]:
@@ -183,5 +196,6 @@ class Tokenize(GlobalOp):
         totals = {"documents": sum(e["documents"] for e in sources.values()),
                   "tokens": sum(e["tokens"] for e in sources.values())}
         return {"artifacts": {"tokens": path}, **totals, "dtype": str(self._dtype),
+                "scan_cpu_seconds": round(cpu, 3),
                 "sources": {s: {"documents": e["documents"], "tokens": e["tokens"]} for s, e in sources.items()}}
 
