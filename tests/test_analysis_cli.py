@@ -197,3 +197,16 @@ def test_raw_parquet_and_zstd_inputs(tmp_path):
     a = run_analysis([str(tmp_path / "*.parquet"), str(tmp_path / "zh.jsonl.zst")], str(tmp_path / "out"), sample_size=50)
     assert {s: v["docs"] for s, v in a["totals"]["sources"].items()} == {"en": 150, "zh": 100}
     assert a["sample"]["docs"] == 50 and a["languages"]["label_from"] == {"meta": 50}
+
+
+def test_analysis_and_report_do_not_import_torch(tmp_path):
+    """The data side must stay light: no torch, megatron or matplotlib in analyze or the run report."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom garden.analysis.analyze import run_analysis\nfrom garden.run_report import render_run_report\n"
+            f"run_analysis([{EN!r}], {str(tmp_path / 'a')!r}, sample_size=20)\n"
+            "print(sorted(m for m in ('torch', 'megatron', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
