@@ -272,7 +272,7 @@ def section_quality(args, lines: list[str]) -> None:
 
 
 def section_speed(args, lines: list[str]) -> None:
-    n = 10_000 if args.quick else 100_000
+    n = 10_000 if args.quick else 50_000
     inp = ensure_synthetic(n)
     lines += [f"## 2. Speed side by side: {n:,} synthetic documents (~1 KB, 25 % copies), same file, same run", "",
               "| implementation | workers | wall s | docs/s | peak RSS (all processes) MiB | duplicates removed |",
@@ -301,7 +301,7 @@ def section_signatures(args, lines: list[str]) -> None:
     from operators._minhash_signature import _identity, shingle_hashes, shingles, signatures
 
     n = 2000 if args.quick else 10000
-    with open(ensure_synthetic(10_000 if args.quick else 100_000), encoding="utf-8") as fh:
+    with open(ensure_synthetic(10_000 if args.quick else 50_000), encoding="utf-8") as fh:
         texts = [json.loads(next(fh))["text"] for _ in range(n)]
 
     def timed(fn):
@@ -406,14 +406,16 @@ HEADER: list[str] = []
 
 SECTION_ORDER = ("quality", "speed", "signatures", "scale")
 CURRENT: list[str] = [""]
+STAMP: list[str] = [""]
 
 
 def write_results(lines: list[str]) -> None:
     """Save this section's lines, then assemble the results file from every section measured so far."""
     part_dir = os.path.join(WORK, "sections")
     os.makedirs(part_dir, exist_ok=True)
+    stamped = lines[:1] + ["", STAMP[0]] + lines[1:] if lines else lines
     with open(os.path.join(part_dir, f"{CURRENT[0]}.md"), "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write("\n".join(stamped) + "\n")
     body = []
     for name in SECTION_ORDER:
         path = os.path.join(part_dir, f"{name}.md")
@@ -452,10 +454,9 @@ def main() -> None:
         CURRENT[0] = name
         lines: list[str] = []
         load = os.getloadavg()
-        lines.append(f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-                     f"{' (--quick)' if args.quick else ''}; load average at start {load[0]:.1f} "
-                     f"(the machine is shared: other jobs ran at the same time)._")
-        lines.append("")
+        stamp = (f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (--quick)' if args.quick else ''}; "
+                 f"load average at start {load[0]:.1f} (the machine is shared: other jobs ran at the same time)._")
+        STAMP[0] = stamp
         sections[name](args, lines)
         write_results(lines)
     print(open(RESULTS, encoding="utf-8").read())

@@ -6,10 +6,7 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
-
-import pytest
 
 from conftest import GARDEN, run_garden, write_jsonl, write_recipe
 from test_minhash_dedup import neardup_records
@@ -28,25 +25,6 @@ def tree_digest(out_dir) -> dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("resume")
-    records = neardup_records(groups=40, distinct=80, seed=5)
-    inp = write_jsonl(tmp / "in.jsonl", [{"id": r["id"], "text": r["text"]} for r in records])
-    recipe = write_recipe(tmp, PIPELINE, [{"path": inp, "source": "nd"}], output="ref", workers=1, shard_size="16KB")
-    run_garden("run", recipe)
-    ref = tree_digest(tmp / "ref")
-    assert any(k.startswith("rejected/") for k in ref) and any(k.startswith("data/") for k in ref)
-    return tmp, inp, ref
-
-
-def test_two_workers_byte_identical(corpus, tmp_path):
-    _, inp, ref = corpus
-    recipe = write_recipe(tmp_path, PIPELINE, [{"path": inp, "source": "nd"}], workers=2, shard_size="16KB")
-    run_garden("run", recipe)
-    assert tree_digest(tmp_path / "out") == ref
-
-
 # (phase, the file whose appearance means the phase is under way)
 PHASES = [
     ("scan", "_work/s01-minhash_dedup/done/scan-00000.json"),
@@ -56,20 +34,35 @@ PHASES = [
 ]
 
 
-@pytest.mark.parametrize("phase,marker", PHASES, ids=[p for p, _ in PHASES])
-def test_kill_during_phase_then_resume(corpus, tmp_path, phase, marker):
-    _, inp, ref = corpus
-    recipe = write_recipe(tmp_path, PIPELINE, [{"path": inp, "source": "nd"}], workers=1, shard_size="16KB")
-    out = tmp_path / "out"
+def kill_when(recipe: str, marker) -> bool:
+    """Start `garden run`, SIGKILL its process group once `marker` exists; True if it was still running."""
     proc = subprocess.Popen(GARDEN + ["run", recipe], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 120
-    while not os.path.exists(out / marker) and proc.poll() is None and time.time() < deadline:
+    while not os.path.exists(marker) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)
     running = proc.poll() is None
     if running:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert running and not os.path.exists(out / "stats.json"), f"the run finished before its {phase} phase was killed"
+    return running
+
+
+def test_one_or_two_workers_and_kill_9_in_every_phase_give_the_same_bytes(tmp_path):
+    records = neardup_records(groups=40, distinct=80, seed=5)
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": r["id"], "text": r["text"]} for r in records])
+    ref_recipe = write_recipe(tmp_path, PIPELINE, [{"path": inp, "source": "nd"}], output="ref", workers=2,
+                              shard_size="16KB")
+    run_garden("run", ref_recipe)
+    ref = tree_digest(tmp_path / "ref")
+    assert any(k.startswith("rejected/") for k in ref) and any(k.startswith("data/") for k in ref)
+
+    # one worker, killed once in each phase, each run resuming the previous one
+    (tmp_path / "one").mkdir()
+    recipe = write_recipe(tmp_path / "one", PIPELINE, [{"path": inp, "source": "nd"}], workers=1, shard_size="16KB")
+    out = tmp_path / "one" / "out"
+    for phase, marker in PHASES:
+        assert kill_when(recipe, out / marker), f"the run finished before its {phase} phase was killed"
+        assert not os.path.exists(out / "stats.json")
     run_garden("run", recipe)
     assert tree_digest(out) == ref
