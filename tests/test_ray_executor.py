@@ -146,7 +146,7 @@ def test_full_pipeline_on_ray_is_byte_identical_to_local(tmp_path, cluster, smal
     if _available("train_tokenizer", "tokenize"):
         pipeline += [{"train_tokenizer": {"vocab_size": 400, "check_docs": 20}}, {"tokenize": {}}]
         if _available("mix"):
-            pipeline.append({"mix": {"weights": {"en": 0.5, "zh": 0.2, "hb": 0.3}}})
+            pipeline.append({"mix": {"weights": {"en": 0.5, "zh": 0.2, "hb": 0.3}, "split": "100,0,0"}})
     recipe = write_recipe(tmp_path, pipeline, small_inputs, output="out_local", workers=2, shard_size="48KB")
     local, local_progress = _run(recipe, "local")
     on_ray, ray_progress = _run(recipe, "ray", output=tmp_path / "out_ray")
@@ -246,3 +246,10 @@ def test_leftovers_of_a_dead_attempt_are_found_from_the_task_dict(tmp_path):
                                                           "run_dir": str(tmp_path)}}
     assert remove_attempt_leftovers(task) == 3
     assert not any(p.exists() for p in dead) and all(p.exists() for p in kept)
+
+
+def test_relative_paths_on_a_node_without_the_driver_directory_are_refused():
+    from garden.executor.ray_executor import run_ray_task
+
+    with pytest.raises(FileNotFoundError, match="relative to the driver's directory /no/such/dir"):
+        run_ray_task("stream", {"out_path": "out/data/part-00000.parquet"}, "k", None, "/no/such/dir")

@@ -58,6 +58,17 @@ def _leftover_targets(task: Any, key: str = "") -> Iterator[tuple[str, bool]]:
             yield task, False
 
 
+def _task_paths(task: Any, key: str = "") -> Iterator[str]:
+    """Every input or output path named in a task dict (for the relative-path check)."""
+    if isinstance(task, dict):
+        for k, v in task.items():
+            if k not in ("artifacts", "params", "ops"):
+                yield from _task_paths(v, k)
+    elif isinstance(task, str) and task and (key in ("marker", "path", "out_dir", "shard_dir", "scan_dir", "run_dir",
+                                                     "work_dir") or key.endswith("_path")):
+        yield task
+
+
 def remove_attempt_leftovers(task: dict) -> int:
     """Delete temp files an earlier, killed attempt of this task left next to its outputs.
 
@@ -131,8 +142,15 @@ def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: 
 
     from garden.executor import tasks
 
-    if os.getcwd() != driver_cwd and os.path.isdir(driver_cwd):
-        os.chdir(driver_cwd)  # relative recipe paths resolve as on the driver
+    if os.getcwd() != driver_cwd:
+        if os.path.isdir(driver_cwd):
+            os.chdir(driver_cwd)  # relative recipe paths resolve as on the driver
+        else:
+            relative = [p for p in _task_paths(task) if not os.path.isabs(p)]
+            if relative:
+                raise FileNotFoundError(
+                    f"'{relative[0]}' is relative to the driver's directory {driver_cwd}, which this node "
+                    f"({socket.gethostname()}) does not have: use absolute paths on a filesystem every node mounts")
     ctx = ray.get_runtime_context()
     ray.get(reporter.started.remote(key, {"node": ctx.get_node_id(), "host": socket.gethostname(),
                                           "pid": os.getpid(), "log": _worker_log_path()}))
@@ -152,6 +170,8 @@ class _Reporter:
     def __init__(self) -> None:
         self.progress: dict[int, list[int]] = {}
         self.attempts: dict[str, list[dict]] = {}
+        self.nodes: set[str] = set()
+        self.started_tasks = 0
 
     def add(self, counts: dict[int, list[int]]) -> None:
         for stage, (docs, nbytes) in counts.items():
@@ -165,6 +185,12 @@ class _Reporter:
 
     def started(self, key: str, info: dict) -> None:
         self.attempts.setdefault(key, []).append(info)
+        self.nodes.add(info["node"])
+        self.started_tasks += 1
+
+    def usage(self) -> tuple[int, int]:
+        """(task attempts, distinct nodes) so far."""
+        return self.started_tasks, len(self.nodes)
 
     def attempts_of(self, key: str) -> list[dict]:
         return self.attempts.get(key, [])
@@ -270,6 +296,10 @@ class RayExecutor:
                 lines.append("worker log (last lines):\n" + tail)
         if not crashed:
             lines.append(str(exc))  # the remote traceback
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, (FileNotFoundError, PermissionError)) and len(ray.nodes()) > 1:
+                lines.append("hint: every Ray node and the driver must see the same paths (a shared filesystem "
+                             "mounted at the same place); see docs/ray.md")
         return TaskError("\n".join(lines))
 
     def run(self, fn_name: str, task_list: list[dict], describe: Callable[[dict], str]) -> Iterator[dict]:
@@ -307,7 +337,10 @@ class RayExecutor:
             self._drain_progress(force=True)
         finally:
             for ref in pending:
-                ray.cancel(ref)  # interrupts running tasks: their writers abort, no marker is written
+                # Kill, not interrupt: an interrupt can land in a fresh worker's imports (e.g. the
+                # operator registry) and leave a half-initialised process that Ray would reuse.
+                # The killed tasks wrote no marker; their temp files go at the next attempt or run.
+                ray.cancel(ref, force=True)
             if finished:
                 self._reporter.forget.remote(finished)
 
@@ -315,6 +348,9 @@ class RayExecutor:
         ray = self._ray
         if ray.is_initialized():
             try:
+                attempts, nodes = ray.get(self._reporter.usage.remote(), timeout=10)
+                if attempts and self.progress is not None:
+                    self.progress.log(f"ray: {attempts} task attempts on {nodes} node(s)")
                 ray.kill(self._reporter)
             except Exception:  # noqa: BLE001 - already gone with its cluster
                 pass
