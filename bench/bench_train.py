@@ -27,6 +27,7 @@ RESULTS = REPO / "bench" / "results" / "train.md"
 
 LAYOUTS = {  # name -> (nproc, overrides)
     "tp1": (1, []),
+    "tp1-1thread": (1, []),  # OMP_NUM_THREADS=1: the per-process setting torchrun uses for N>1
     "dp2": (2, []),
     "tp2": (2, ["parallel.tp=2"]),
     "pp2": (2, ["parallel.pp=2"]),
@@ -73,6 +74,8 @@ def run_layout(name: str, blend: Path, args) -> dict:
            f"training.global_batch={args.global_batch}", "checkpoint.interval=0",
            f"logging.interval={args.log_interval}", *overrides]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
+    if name.endswith("-1thread"):
+        env["OMP_NUM_THREADS"] = "1"
     t0 = time.time()
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=1800)
     wall = time.time() - t0
@@ -97,7 +100,11 @@ def main() -> None:
     ap.add_argument("--layouts", default="tp1,dp2,tp2,pp2,pp2vpp2,tp2pp2")
     ap.add_argument("--no-write", action="store_true", help="don't write bench/results/train.md")
     args = ap.parse_args()
+    import warnings
+
+    warnings.filterwarnings("ignore")
     blend = make_data(WORK / "data")
+    load_before = os.getloadavg()[0]
     results = []
     for name in args.layouts.split(","):
         res = run_layout(name, blend, args)
@@ -110,7 +117,9 @@ def main() -> None:
     lines = [f"# garden train throughput ({args.preset}, {device})", "",
              f"seq_len {args.seq_len}, micro batch {args.micro_batch}, global batch "
              f"{args.global_batch} ({args.seq_len * args.global_batch} tokens/iteration), "
-             f"{args.iters} iterations, median tokens/s over logging intervals after the first.",
+             f"{args.iters} iterations, median tokens/s over logging intervals after the first. "
+             f"Load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} "
+             f"(anything above the core count means other work shared the CPUs).",
              "", "| layout | processes | tokens/s | final loss | startup s | wall s |",
              "|---|---|---|---|---|---|"]
     for r in results:
