@@ -179,9 +179,19 @@ def calibrate(recipe: Recipe, docs: list[dict], rows: list[dict], targets: dict[
         if (op, param) not in known:
             raise ValueError(f"--target-drop {op}.{param}: no numeric parameter '{param}' of a filter "
                              f"'{op}' in {recipe.path} (filters: {', '.join(labels)})")
+    def chosen(label: str, spec, param: str) -> bool:
+        target = targets.get((label, param), targets.get((spec.name, param)))
+        return not only or target is not None or bool({label, spec.name, f"{label}.{param}", f"{spec.name}.{param}"} & set(only))
+
+    # operators after the last calibrated filter need not run on the sample
+    last = max((i for i, (label, spec) in enumerate(zip(labels, recipe.pipeline))
+                if issubclass(spec.cls, Filter) and any(chosen(label, spec, p.name) for p in numeric_params(spec.cls))),
+               default=-1)
     current = [dict(d) for d in docs]
     curves, jobs, skipped = [], [], []
-    for label, spec in zip(labels, recipe.pipeline):
+    for i, (label, spec) in enumerate(zip(labels, recipe.pipeline)):
+        if i > last:
+            break
         cls = spec.cls
         if issubclass(cls, GlobalOp):
             skipped.append(f"{label}: global operator, not calibrated on a sample")
@@ -191,8 +201,7 @@ def calibrate(recipe: Recipe, docs: list[dict], rows: list[dict], targets: dict[
                 cur = spec.params.get(p.name, p.default)
                 grid = grid_for(p, cur, rows)
                 target = targets.get((label, p.name), targets.get((spec.name, p.name)))
-                wanted = {label, spec.name, f"{label}.{p.name}", f"{spec.name}.{p.name}"}
-                if only and target is None and not wanted & set(only):
+                if not chosen(label, spec, p.name):
                     continue
                 curves.append({"op": label, "name": spec.name, "index": spec.index, "param": p.name,
                                "current": cur, "grid": grid})
