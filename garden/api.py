@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from garden import __version__
-from garden.executor.runner import Run
+from garden.executor.runner import AccountingError, Run
 from garden.io.writer import atomic_write_bytes
 from garden.progress import Progress
 from garden.recipe import Recipe
@@ -93,6 +93,9 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
     ex = make_executor(executor, recipe.workers, progress, address)
     try:
         stats = Run(recipe, ex, progress).execute()
+    except AccountingError:
+        write_report(recipe.output, progress)  # the report shows where the counts diverge
+        raise
     finally:
         ex.close()
         progress.close()

@@ -71,6 +71,15 @@ def validate(recipe_path: str) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+def report(run_dir: str) -> None:
+    """(Re)build RUN_DIR/report.html from a run's stats.json, rejected/ and quarantine/."""
+    from garden.run_report import write_run_report
+
+    click.echo(write_run_report(run_dir))
+
+
+@main.command()
 @click.argument("name", required=False)
 def ops(name: str | None) -> None:
     """List registered operators with kind, parameters, types and defaults."""
