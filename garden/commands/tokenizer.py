@@ -84,7 +84,7 @@ def train(inputs, output, vocab_size, min_frequency, sample_docs, balance_source
 @click.argument("tokenizer_path", metavar="TOKENIZER")
 @click.argument("text", required=False)
 @click.option("--file", "file_", type=click.File("r", encoding="utf-8"), help="Read the text from a file ('-' = stdin).")
-@click.option("--tokens", "show_tokens", is_flag=True, help="Show the token strings (decoded) next to the ids.")
+@click.option("--tokens", "show_tokens", is_flag=True, help="One line per token: id, token string, decoded text.")
 def encode(tokenizer_path, text, file_, show_tokens) -> None:
     """Encode TEXT with TOKENIZER (tokenizer.json, a directory, or GPT-2 vocab.json/encoder.json)."""
     from operators._tok_load import load_tokenizer
@@ -100,7 +100,7 @@ def encode(tokenizer_path, text, file_, show_tokens) -> None:
     ids = tok.encode(text, add_special_tokens=False).ids
     if show_tokens:
         for i in ids:
-            click.echo(f"{i}\t{tok.decode([i])!r}")
+            click.echo(f"{i}\t{tok.id_to_token(i)}\t{tok.decode([i])!r}")  # token string, decoded text
     else:
         click.echo(" ".join(map(str, ids)))
     nbytes = len(text.encode("utf-8"))
