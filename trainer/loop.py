@@ -203,6 +203,10 @@ class Trainer:
                     and self.iteration < total:
                 self.save()
                 t0 = time.time()
+        done = checkpoint.latest(ck["dir"])
+        if done is not None and checkpoint.read_state(done)["iteration"] == self.iteration:
+            self.log(f"already trained to iteration {self.iteration}; checkpoint {done} kept")
+            return
         t = time.time()
         self.save()
         self.log(f"final checkpoint took {time.time() - t:.1f}s")
