@@ -120,3 +120,28 @@ def test_resolve_gpu_defaults(blend):
                   cuda=True)
     assert cfg["precision"] == "bf16" and cfg["parallel"]["distributed_optimizer"] is True
     assert cfg["model"]["vocab_size"] == 32000
+
+
+def test_lr_schedule_warmup_then_cosine_to_min_lr():
+    from trainer.loop import lr_at
+
+    tr = {"lr": 1e-3, "min_lr": 1e-4, "warmup_iters": 10, "train_iters": 110}
+    assert lr_at(tr, 0) == pytest.approx(1e-4)  # linear warm-up: (0+1)/10 of lr
+    assert lr_at(tr, 9) == pytest.approx(1e-3)
+    assert lr_at(tr, 60) == pytest.approx(0.5 * (1e-3 + 1e-4))  # half way down the cosine
+    assert lr_at(tr, 110) == pytest.approx(1e-4)
+    lrs = [lr_at(tr, i) for i in range(10, 111)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_flops_per_token_for_mfu():
+    from trainer.model import flops_per_token
+
+    m = {**PRESETS["7b"], "top_k": 2}
+    f = flops_per_token(m, 2048)
+    # 6N with N ~ 6.6B matmul parameters, plus 12*L*h*s attention
+    assert 6 * 6.5e9 + 12 * 32 * 4096 * 2048 < f < 6 * 6.7e9 + 12 * 32 * 4096 * 2048
+    moe = {**PRESETS["tiny-moe"], "vocab_size": 256}
+    dense_equiv = {**moe, "num_experts": None}
+    # top-2 of 4 experts: the active MLP FLOPs are twice a dense MLP's
+    assert flops_per_token(moe, 32) > flops_per_token(dense_equiv, 32)
