@@ -54,7 +54,7 @@ _NOT_IP_CONTEXT_RE = re.compile(
     re.IGNORECASE)
 # ... or right before a quoted title ('See 11.7.3.2, "Configuring ..."') or a section suffix (12.2.2.2절).
 _TITLE_AFTER_RE = re.compile(r",\s*[“\"„«「『]|\s*[절장節节章]")
-_CIDR_RE = re.compile(r"/(\d{1,3})(?!\d)")
+_CIDR_RE = re.compile(r"/(\d{1,3}(?:\.\d{1,3}){3}|\d{1,3})(?![\d.])")  # /24 or /255.255.255.0
 
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_ID_CHECK = "10X98765432"

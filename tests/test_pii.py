@@ -59,6 +59,7 @@ def test_examples_in_chinese_and_english_context():
     assert out["text"] == ("Server <IP_ADDRESS> (<IP_ADDRESS>) charged card <CREDIT_CARD>; call <PHONE>. Python 3.11.4 "
                            "released 2023-06-06 at 10:30:45 for $1,299.99, see 1.2.3.4.")
     assert out["verdict"] is True
+    assert apply(op, "ip addr add 10.2.1.2/24 dev eth0")["text"] == "ip addr add <IP_ADDRESS>/24 dev eth0"
 
 
 def test_lookalikes_and_edges_untouched():
@@ -66,6 +67,9 @@ def test_lookalikes_and_edges_untouched():
     for text in ["", "   \n ", "😀🎉 no personal data here 🚀", "std::vector<int> v; a::b::c", "MAC 00:1A:2B:3C:4D:5E, 16:9",
                  "ID 110105194912310021 has a bad checksum", "order 4111111111111112 is not Luhn-valid",
                  "version 10.2.0.1 and v1.2.3.4", "ISBN 978-3-16-148410-0", "第3.2节 2023年10月15日 ¥12,800",
+                 "networks 192.168.0.0/24 and 10.0.0.0/255.0.0.0, loopback 127.0.0.1, netmask 255.255.255.0",
+                 "see Section 11.7.3.2, \u201cConfiguring\u201d", "for i in a[1::2]: x = +2147483647",
+                 "Timestamp: 17106715833 runtime=14589605367", "WWN 21:00:00:24:ff:27:8f:ae",
                  "x" * 20000]:
         out = apply(op, text)
         assert out["text"] == text and out["pii_count"] == 0 and out["pii"] == "{}", text
