@@ -377,7 +377,7 @@ def section_scale(args, lines: list[str]) -> None:
         rows[n] = sampler.peaks
         lines.append(f"| {n:,} | {os.path.getsize(inp) / 2**20:,.0f} | {wall:,.0f} | " + " | ".join(cells)
                      + f" | {op['union_find_nodes']:,} | {op['candidate_pairs']:,} | {op['duplicates']:,} |")
-        phases = ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in op["phases"].items())
+        phases = ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in (op.get("timing") or op.get("phases") or {}).items())
         lines.append(f"|  | phases: {phases}; bands×rows {op['bands']}×{op['rows']}; clusters {op['clusters']:,}, "
                      f"largest {op['largest_cluster']:,} | | | | | | | | | |")
         write_results(lines)  # keep what is measured even if a later size fails
