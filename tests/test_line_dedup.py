@@ -44,7 +44,7 @@ def result(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("linededup")
     inp = write_jsonl(tmp / "in.jsonl", corpus())
     recipe = write_recipe(tmp, [{"line_dedup": {"max_docs": 5}}], [{"path": inp, "source": "s"}],
-                          workers=2, shard_size="1KB")
+                          workers=2, shard_size="4KB")
     run_garden("run", recipe)
     return tmp / "out"
 
