@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import pii_set  # noqa: E402
-from bench_filters import DT_VENV, ensure_datatrove  # noqa: E402
+from bench_filters import ensure_datatrove  # noqa: E402
 from operators._pii_detect import KINDS, find_pii  # noqa: E402
 from operators.pii import Pii  # noqa: E402
 
