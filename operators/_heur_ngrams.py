@@ -62,16 +62,19 @@ class NgramIds:
     def gram_chars(self, start: np.ndarray | int, n: int) -> np.ndarray | int:
         return self.cum[start + n] - self.cum[start] + (n - 1) * self.sep
 
-    def top_chars(self, n: int) -> int:
+    def top_chars(self, n: int, min_count: int = 1) -> int:
         """Characters covered by the most frequent n-gram (count × length; ties: the first seen).
 
-        As published, a count of 1 counts too: in a short document one n-gram can be a large share.
+        As published, a count of 1 counts too (min_count=1): in a short document one n-gram can be
+        a large share. With min_count=2 only an n-gram that repeats counts.
         """
         grams = self.advance_to(n)
         if len(grams) == 0:
             return 0
         counts = np.bincount(grams, minlength=self.n_grams)
         best = counts.max()
+        if best < min_count:
+            return 0
         first = int(np.argmax(counts[grams] == best))
         return int(best) * int(self.gram_chars(first, n))
 

@@ -125,6 +125,7 @@ class GopherRepetition(Filter):
     dup_para_char_frac: Optional[float] = 0.2
     top_ngram_char_frac: dict[int, float] = {2: 0.2, 3: 0.18, 4: 0.16}
     dup_ngram_char_frac: dict[int, float] = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+    top_ngram_min_count: int = 1
     param_docs = {
         "dup_line_frac": "share of non-blank lines that repeat an earlier line above → dup_line_frac",
         "dup_para_frac": "share of paragraphs (split on blank lines) that repeat above → dup_para_frac",
@@ -132,6 +133,7 @@ class GopherRepetition(Filter):
         "dup_para_char_frac": "characters in repeated paragraphs / all characters above → dup_para_char_frac",
         "top_ngram_char_frac": "n → max share of characters in the most frequent word n-gram → top_<n>_gram",
         "dup_ngram_char_frac": "n → max share of characters in repeated word n-grams → dup_<n>_gram",
+        "top_ngram_min_count": "1 = as published (a single n-gram of a short text counts); 2 = only repeated n-grams",
     }
 
     @staticmethod
@@ -168,7 +170,7 @@ class GopherRepetition(Filter):
             return True
         grams = NgramIds(words, sep=0 if is_cjk(doc, text) else 1)
         for n, frac in self._top:
-            if grams.top_chars(n) / total > frac:
+            if grams.top_chars(n, self.top_ngram_min_count) / total > frac:
                 return f"top_{n}_gram"
         for n, frac in self._dup:
             dup_chars = grams.duplicate_chars(n)

@@ -148,6 +148,11 @@ def test_gopher_repetition_real_text_and_edges():
     assert op.keep(doc("床前明月光，疑是地上霜。" * 30)) == "dup_5_gram" or op.keep(doc("床前明月光，疑是地上霜。" * 30)).startswith("top_")
     assert op.keep(doc(ZH_PROSE + "\n" + "\n".join(["欢迎访问我们的网站"] * 12))) == "dup_line_frac"
     assert GopherRepetition(top_ngram_char_frac={}, dup_ngram_char_frac={}).keep(doc(PROSE + " buy now" * 300)) is True
+    # a short text: its one 4-gram is > 16 % of the characters (published rule) but nothing repeats
+    short = "This was just plain terrible, this was fancy terrible."
+    assert op.keep(doc(short)).startswith("top_")
+    assert GopherRepetition(top_ngram_min_count=2).keep(doc(short)) is True
+    assert GopherRepetition(top_ngram_min_count=2).keep(doc(PROSE.replace("\n\n", " ") + " buy now " * 150)) == "top_2_gram"
 
 
 # ---------------- c4_quality ----------------
