@@ -391,6 +391,58 @@ def section_scale(args, lines: list[str]) -> None:
                   + ", ".join(ratios) + " (finalize holds the union-find over the nodes in candidate pairs).", ""]
 
 
+def section_lines(args, lines: list[str]) -> None:
+    """line_dedup on raw HTML pages; decontaminate against eval items planted from known documents."""
+    import gzip
+    import random
+
+    import yaml
+
+    corpora = neardup_set.CORPORA
+    html = os.path.join(corpora, "web_raw_html_debian_handbook.jsonl.gz")
+    out = os.path.join(WORK, "l-linededup")
+    recipe = {"name": "bench-lines", "inputs": [{"path": html, "source": "web"}], "output": out, "workers": 2,
+              "pipeline": [{"line_dedup": {"max_docs": 10}}]}
+    with open(out + ".yaml", "w") as fh:
+        yaml.safe_dump(recipe, fh)
+    wall, sampler = run_measured([GARDEN, "run", out + ".yaml", "--no-resume", "-q"])
+    with open(os.path.join(out, "stats.json")) as fh:
+        op = json.load(fh)["ops"][0]
+    n_html = op["in"]
+    lines += ["## 5. line_dedup and decontaminate on real text", "",
+              f"line_dedup (`max_docs: 10`, lines) on {n_html:,} raw HTML pages of the Debian handbook "
+              f"({op['chars_in'] / 1e6:.1f} M characters): {op['frequent_units']:,} boilerplate lines "
+              f"(the most common one is on {op['max_docs_of_a_unit']:,} pages) were removed "
+              f"{op['unit_occurrences_removed']:,} times, "
+              f"{1 - op['chars_out'] / op['chars_in']:.1%} of the characters; {n_html / wall:,.0f} pages/s end to end "
+              f"({wall:.1f} s), peak RSS {max(p['total'] for p in sampler.peaks.values()):,.0f} MiB.", ""]
+
+    rng = random.Random(0)
+    src = os.path.join(corpora, "en_python_doc_rst.jsonl.gz")
+    with gzip.open(src, "rt", encoding="utf-8") as fh:
+        docs = [json.loads(line) for line in fh]
+    planted = rng.sample([d for d in docs if len(d["text"].split()) > 200], 50)
+    eval_path = os.path.join(WORK, "eval-python-docs.jsonl")
+    with open(eval_path, "w", encoding="utf-8") as fh:
+        for d in planted:
+            words = d["text"].split()
+            k = rng.randrange(len(words) - 40)
+            fh.write(json.dumps({"question": " ".join(words[k:k + 30]), "answer": "x"}) + "\n")
+    out = os.path.join(WORK, "l-decontam")
+    recipe = {"name": "bench-decontam", "inputs": [{"path": src, "source": "pydoc"}], "output": out, "workers": 2,
+              "pipeline": [{"decontaminate": {"eval_files": [eval_path], "fields": ["question"]}}]}
+    with open(out + ".yaml", "w") as fh:
+        yaml.safe_dump(recipe, fh)
+    wall, _ = run_measured([GARDEN, "run", out + ".yaml", "--no-resume", "-q"])
+    kept = garden_kept(out)
+    flagged = {d["id"] for d in docs} - kept
+    found = sum(d["id"] in flagged for d in planted)
+    lines += [f"decontaminate (13-grams) of the {len(docs):,} Python documentation sources against 50 eval items, "
+              "each a 30-word span cut from a known document: "
+              f"{found} of the 50 source documents flagged, {len(flagged) - found} other documents flagged "
+              f"(they share a 13-word span with an item); {len(docs) / wall:,.0f} docs/s end to end ({wall:.1f} s).", ""]
+
+
 def machine() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -404,7 +456,7 @@ def machine() -> str:
 HEADER: list[str] = []
 
 
-SECTION_ORDER = ("quality", "speed", "signatures", "scale")
+SECTION_ORDER = ("quality", "speed", "signatures", "scale", "lines")
 CURRENT: list[str] = [""]
 STAMP: list[str] = [""]
 
@@ -433,7 +485,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (minutes)")
     ap.add_argument("--skip-peers", action="store_true", help="Garden only (no datatrove / datasketch runs)")
     ap.add_argument("--sizes", default="", help="comma-separated corpus sizes for the scale section")
-    ap.add_argument("--sections", default="quality,speed,signatures,scale")
+    ap.add_argument("--sections", default="quality,speed,signatures,scale,lines")
     ap.add_argument("--datasketch-baseline", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.datasketch_baseline:
@@ -449,7 +501,7 @@ def main() -> None:
                  "`python bench/bench_dedup.py` (`--quick` for a small run); sections may come from separate invocations "
                  "(`--sections`), each stamped with its own time.", ""]
     sections = {"quality": section_quality, "speed": section_speed, "signatures": section_signatures,
-                "scale": section_scale}
+                "scale": section_scale, "lines": section_lines}
     for name in args.sections.split(","):
         CURRENT[0] = name
         lines: list[str] = []

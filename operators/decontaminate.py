@@ -47,7 +47,7 @@ def ngram_hashes(toks: list[str], n: int, cache: dict[str, int]) -> np.ndarray:
         return np.zeros(0, dtype=np.uint64)
     th = _token_hashes(toks, cache)
     m = len(toks) - n + 1
-    h = np.zeros(m, dtype=np.uint64)
+    h = np.full(m, np.uint64(n), dtype=np.uint64)  # the length is part of the hash
     with np.errstate(over="ignore"):
         for k in range(n):
             h = h * _P + th[k:k + m]
@@ -112,10 +112,13 @@ class Decontaminate(Filter):
     name = "decontaminate"
     eval_files: list[str] = []
     ngram: int = 13
+    min_ngram: int = 8
     fields: list[str] = []
     param_docs = {
         "eval_files": "evaluation files or globs: jsonl/json(.gz/.zst), parquet, or plain text (one item a line)",
         "ngram": "span length in tokens (words; each CJK character is one token)",
+        "min_ngram": "an eval text shorter than `ngram` tokens but at least this long must appear whole; "
+                     "shorter ones are ignored (too common to mean contamination)",
         "fields": "record fields holding eval text (default: 'text' if present, else every string field)",
     }
     reject_outputs = {"matched_eval": pa.string(), "matched_span": pa.string()}
@@ -124,8 +127,8 @@ class Decontaminate(Filter):
     def validate_params(params: dict) -> None:
         if not params["eval_files"]:
             raise ValueError("eval_files is required")
-        if params["ngram"] < 1:
-            raise ValueError("ngram must be ≥ 1")
+        if params["ngram"] < 1 or not 1 <= params["min_ngram"] <= params["ngram"]:
+            raise ValueError("need 1 ≤ min_ngram ≤ ngram")
         for pattern in params["eval_files"]:
             if not _expand(pattern):
                 raise ValueError(f"eval file not found: {pattern}")
@@ -134,13 +137,20 @@ class Decontaminate(Filter):
         self._cache: dict[str, int] = {}
         self._names: list[str] = []
         hashes, owners = [], []
+        lengths = {self.ngram}
         paths = [p for pattern in self.eval_files for p in _expand(pattern)]
         for k, path in enumerate(paths):
             self._names.append(eval_set_name(path))
             for text in read_eval_texts(path, self.fields):
-                h = ngram_hashes(tokens(text), self.ngram, self._cache)
+                toks = tokens(text)
+                if len(toks) < self.min_ngram:
+                    continue
+                n = min(self.ngram, len(toks))  # a short item must appear whole
+                lengths.add(n)
+                h = ngram_hashes(toks, n, self._cache)
                 hashes.append(h)
                 owners.append(np.full(len(h), k, dtype=np.int32))
+        self._lengths = sorted(lengths, reverse=True)
         all_h = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
         all_o = np.concatenate(owners) if owners else np.zeros(0, np.int32)
         order = np.lexsort((all_o, all_h))  # by hash, the first eval file first
@@ -153,18 +163,23 @@ class Decontaminate(Filter):
         if not len(self._hashes):
             return True
         toks = tokens(doc["text"])
-        h = ngram_hashes(toks, self.ngram, self._cache)
-        if not len(h):
+        best, span = None, ""
+        for n in self._lengths:
+            h = ngram_hashes(toks, n, self._cache)
+            if not len(h):
+                continue
+            pos = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
+            hit = np.flatnonzero(self._hashes[pos] == h)
+            if len(hit):
+                owners = self._owner[pos[hit]]
+                k = int(owners.min())
+                if best is None or k < best:
+                    at = int(hit[int(np.argmax(owners == k))])
+                    best, span = k, " ".join(toks[at:at + n])
+        if best is None:
             return True
-        pos = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
-        hit = np.flatnonzero(self._hashes[pos] == h)
-        if not len(hit):
-            return True
-        owners = self._owner[pos[hit]]
-        best = int(owners.min())
-        at = int(hit[int(np.argmax(owners == best))])
         doc["matched_eval"] = self._names[best]
-        doc["matched_span"] = " ".join(toks[at:at + self.ngram])
+        doc["matched_span"] = span
         return f"contaminated:{self._names[best]}"
 
 

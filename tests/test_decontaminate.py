@@ -76,3 +76,19 @@ def test_missing_eval_file_is_a_recipe_error(tmp_path):
                           [{"path": inp, "source": "s"}])
     proc = run_garden("run", recipe, check=False)
     assert proc.returncode != 0 and "eval file not found" in proc.stdout + proc.stderr
+
+
+def test_short_eval_items_must_appear_whole(tmp_path):
+    item = "name the three primary colours of light in physics"  # 9 tokens: below 13, above min_ngram 8
+    ev = write_jsonl(tmp_path / "short_qa.jsonl", [{"text": item}, {"text": "too short to count"}])
+    words = item.split()
+    inp = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "whole", "text": f"Quiz: {item.title()}? Red, green, blue."},
+        {"id": "partial", "text": f"Quiz: {' '.join(words[:-1])} and chemistry."},
+        {"id": "tiny", "text": "This is too short to count as contamination."},
+    ])
+    recipe = write_recipe(tmp_path, [{"decontaminate": {"eval_files": [ev]}}], [{"path": inp, "source": "s"}])
+    run_garden("run", recipe)
+    out = tmp_path / "out"
+    kept = [r["id"] for f in sorted(os.listdir(out / "data")) for r in pq.read_table(out / "data" / f).to_pylist()]
+    assert sorted(kept) == ["partial", "tiny"]
