@@ -35,6 +35,22 @@ def set_progress(callback: Callable[[int, int, int], None] | None) -> None:
 def init_worker(queue) -> None:
     """Process-pool initializer: progress goes to the driver through a queue."""
     set_progress(lambda stage, docs, nbytes: queue.put((stage, docs, nbytes)))
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """A worker whose driver was killed (kill -9) must not linger: watch the parent pid."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="garden-parent-watch", daemon=True).start()
 
 
 def _report(stage: int, docs: int, nbytes: int) -> None:
