@@ -266,12 +266,50 @@ that relative paths resolve on nodes started elsewhere.)
 """
 
 
+AB_TITLE = "## Same task, same speed? (1 CPU, one task at a time)"
+
+
+def ab_check(quick: bool, repeats: int = 2) -> str:
+    """The first stage alone on 1 CPU, local in-process vs a 1-CPU Ray, alternating: separates
+    the cost of a task's own work in a Ray worker from scheduling and contention."""
+    import ray
+
+    from garden.api import run_recipe
+    from garden.recipe import recipe_from_dict
+
+    ray.init(num_cpus=1, include_dashboard=False, object_store_memory=128 << 20, logging_level="WARNING")
+    rows = []
+    try:
+        for i in range(repeats):
+            for executor in ("local", "ray"):
+                out = os.path.join(WORK, f"ab-{executor}")
+                recipe = recipe_from_dict({"name": "ab", "inputs": inputs(quick), "output": out, "workers": 1,
+                                           "shard_size": "2MB", "pipeline": PIPELINE[:3]})
+                t = time.perf_counter()
+                run_recipe(recipe, resume=False, executor=executor)
+                wall = time.perf_counter() - t
+                secs = sum(task_seconds(out).get("s00-stream/shard", []))
+                rows.append(f"| {i + 1} | {executor} | {wall:.1f} | {secs:.1f} | {os.getloadavg()[0]:.1f} |")
+    finally:
+        ray.shutdown()
+    return f"""{AB_TITLE}
+
+Stage 0 of the pipeline alone ({', '.join(next(iter(p)) for p in PIPELINE[:3])}), `workers: 1`: local runs the
+tasks in-process, Ray on a 1-CPU instance; rounds alternate. Round 1 on Ray includes starting the
+worker and importing the operators inside the first task.
+
+| round | executor | wall (s) | Σ task seconds | load average |
+|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+
+
 def put_section(text: str) -> None:
-    """Replace (or append) the two-node section of bench/results/ray.md."""
+    """Replace (or append) a section (by its title line) of bench/results/ray.md."""
+    title = text.splitlines()[0]
     body = open(RESULTS).read() if os.path.exists(RESULTS) else ""
-    if TWO_NODES_TITLE in body:
-        start = body.index(TWO_NODES_TITLE)
-        nxt = body.find("\n## ", start + len(TWO_NODES_TITLE))
+    if title in body:
+        start = body.index(title)
+        nxt = body.find("\n## ", start + len(title))
         body = body[:start] + text + (body[nxt + 1:] if nxt >= 0 else "")
     else:
         body = body.rstrip("\n") + "\n\n" + text
@@ -286,10 +324,11 @@ def main() -> None:
     ap.add_argument("--shard-size", default="2MB")
     ap.add_argument("--repeats", type=int, default=2, help="warm Ray and local runs, interleaved; the best counts")
     ap.add_argument("--two-nodes", action="store_true", help="only the two-node check (updates its section)")
+    ap.add_argument("--ab", action="store_true", help="only the 1-CPU same-task check (updates its section)")
     args = ap.parse_args()
     os.makedirs(WORK, exist_ok=True)
-    if args.two_nodes:
-        put_section(two_node_check())
+    if args.two_nodes or args.ab:
+        put_section(two_node_check()) if args.two_nodes else put_section(ab_check(args.quick))
         return
     slots = args.cpus
     load0 = os.getloadavg()[0]
@@ -321,6 +360,7 @@ def main() -> None:
                open(a.replace(ref, os.path.join(WORK, other)), "rb").read().replace(os.path.join(WORK, other).encode(), b"")
                for other in ("ray-cold", "ray-warm-0") for a in files(ref))
     write_report(args, local, warm, cold, init_s, noop, slots, same, (load0, os.getloadavg()[0]))
+    put_section(ab_check(args.quick))
     put_section(two_node_check())
 
 
