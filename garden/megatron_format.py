@@ -175,3 +175,21 @@ def merge(prefixes: Iterable[str], out_prefix: str, dtype: np.dtype) -> dict:
     write_index(idx_path(out_prefix), dtype, all_lengths)
     os.replace(tmp_bin, bin_path(out_prefix))
     return {"documents": int(len(all_lengths)), "tokens": int(all_lengths.sum(dtype=np.int64))}
+
+
+def empty_splits(split: str, documents: dict[str, int]) -> list[str]:
+    """Sources where a non-zero --split part would hold no document (Megatron's own rounding).
+
+    megatron-core 0.16.1 loops forever building a GPTDataset over an empty split.
+    """
+    fractions = [float(p) for p in split.replace("/", ",").split(",")]
+    total = sum(fractions)
+    bounds = [0.0]
+    for f in fractions:
+        bounds.append(bounds[-1] + f / total)
+    out = []
+    for source, n in sorted(documents.items()):
+        for name, f, a, b in zip(("train", "valid", "test"), fractions, bounds, bounds[1:]):
+            if f > 0 and int(round(b * n)) - int(round(a * n)) == 0:
+                out.append(f"{source} ({n} documents) has no {name} document under split {split!r}")
+    return out

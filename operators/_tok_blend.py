@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+from garden.megatron_format import empty_splits
 from garden.io.writer import atomic_write_bytes, atomic_write_json
 
 
@@ -126,24 +127,6 @@ def write_megatron_files(run_dir: str, phase: dict, sources: dict[str, dict]) ->
     atomic_write_bytes(os.path.join(run_dir, rel["data_args_path"]), (" ".join(per_split["train"]) + "\n").encode())
     atomic_write_json(os.path.join(run_dir, rel["per_split_data_args_path"]), per_split)
     return {**rel, "held_out": held_out}
-
-
-def empty_splits(split: str, documents: dict[str, int]) -> list[str]:
-    """Sources where a non-zero --split part would hold no document (Megatron's own rounding).
-
-    megatron-core 0.16.1 loops forever building a GPTDataset over an empty split.
-    """
-    fractions = [float(p) for p in split.replace("/", ",").split(",")]
-    total = sum(fractions)
-    bounds = [0.0]
-    for f in fractions:
-        bounds.append(bounds[-1] + f / total)
-    out = []
-    for source, n in sorted(documents.items()):
-        for name, f, a, b in zip(("train", "valid", "test"), fractions, bounds, bounds[1:]):
-            if f > 0 and int(round(b * n)) - int(round(a * n)) == 0:
-                out.append(f"{source} ({n} documents) has no {name} document under split {split!r}")
-    return out
 
 
 def build_blend(run_dir: str, tokens_manifest: dict, phases: list[dict], split: str, max_epochs: float,

@@ -20,7 +20,7 @@ def blend(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cfg")
     return make_blend(tmp / "data", [
         {"name": "general", "tokens": 2560, "weights": {"a": 0.8, "b": 0.2}},
-        {"name": "anneal", "tokens": 1000, "weights": {"a": 0.5, "b": 0.5}}], docs=20)
+        {"name": "anneal", "tokens": 1000, "weights": {"a": 0.5, "b": 0.5}}], docs=200)
 
 
 def dry(config, *args, nproc=1):
@@ -145,3 +145,15 @@ def test_flops_per_token_for_mfu():
     dense_equiv = {**moe, "num_experts": None}
     # top-2 of 4 experts: the active MLP FLOPs are twice a dense MLP's
     assert flops_per_token(moe, 32) > flops_per_token(dense_equiv, 32)
+
+
+def test_blend_with_an_empty_split_is_refused_before_launch(tmp_path):
+    """megatron-core would loop forever building a valid split with no document."""
+    from trainer.blend import BlendError
+
+    blend_path = make_blend(tmp_path, [{"name": "main", "tokens": 1000, "weights": {"a": 0.5, "b": 0.5}}],
+                            docs=20, split="98,1,1")
+    with pytest.raises(BlendError, match="has no valid document under split '98,1,1'"):
+        load_blend(blend_path)
+    assert load_blend(make_blend(tmp_path / "ok", [{"name": "main", "tokens": 1000, "weights": {"a": 1.0}}],
+                                 docs=20, split="100,0,0")).split == "100,0,0"

@@ -44,6 +44,16 @@ def _tokenizer_vocab(tok: dict, base: Path) -> int | None:
     return None
 
 
+def check_splits(path: Path, split: str, sources: dict, phases: list[dict]) -> None:
+    """megatron-core 0.16.1 hangs building a split with no document: refuse it before launch."""
+    from garden.megatron_format import IndexedDatasetReader, empty_splits
+
+    used = {s for ph in phases for s in ph["weights"]}
+    empty = empty_splits(split, {s: len(IndexedDatasetReader(sources[s]["prefix"])) for s in used})
+    if empty:
+        raise BlendError(f"{path}: " + "; ".join(empty) + ". Use split '100,0,0' or more documents.")
+
+
 def load_blend(path: str | Path) -> Blend:
     """Parse blend.json, resolve prefixes relative to it and check every .bin/.idx exists."""
     path = Path(path)
@@ -81,7 +91,9 @@ def load_blend(path: str | Path) -> Blend:
             raise BlendError(f"{path}: phase {i} needs a positive token budget")
         clean.append({"name": str(ph.get("name", f"phase{i}")), "tokens": int(float(ph["tokens"])),
                       "weights": weights})
+    split = str(raw.get("split", "100,0,0"))
+    check_splits(path, split, sources, clean)
     tok = raw.get("tokenizer") or {}
     return Blend(path=path.resolve(), sources=sources, phases=clean,
                  vocab_size=_tokenizer_vocab(tok, base), eod_id=int(tok.get("eod_id", 0)),
-                 split=str(raw.get("split", "100,0,0")))
+                 split=split)
