@@ -127,7 +127,8 @@ def _outputs(out) -> dict:
 
 def _without_run_details(obj):
     if isinstance(obj, dict):
-        return {k: _without_run_details(v) for k, v in obj.items() if k not in ("seconds", "executor", "workers")}
+        return {k: _without_run_details(v) for k, v in obj.items()
+                if "seconds" not in k and k not in ("executor", "workers")}  # timings (seconds, cpu_seconds...)
     if isinstance(obj, list):
         return [_without_run_details(v) for v in obj]
     if isinstance(obj, str):
