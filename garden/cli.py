@@ -33,6 +33,7 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
         executor: str, address: str | None, quiet: bool) -> None:
     """Run a recipe: read inputs, run the pipeline, write data/, rejected/, quarantine/, stats.json."""
     from garden.api import StrictError, run_recipe
+    from garden.executor.pool import TaskError
     from garden.executor.runner import AccountingError
     from garden.progress import Progress
     from garden.recipe import load_recipe
@@ -50,6 +51,8 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
         _fail(str(exc), 1)
     except AccountingError as exc:
         _fail(str(exc), 3)
+    except TaskError as exc:
+        _fail(f"{exc}\nfix the cause and run the same command again: completed shards are kept", 1)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", 130)
     if not quiet:

@@ -29,7 +29,6 @@ def _load() -> None:
     global _LOADED
     if _LOADED:
         return
-    _LOADED = True
     import operators
 
     # Every module of the `operators` package is a family of built-ins: adding a file is enough.
@@ -44,6 +43,7 @@ def _load() -> None:
         obj = ep.load()
         if isinstance(obj, type) and issubclass(obj, Operator):
             register(obj)
+    _LOADED = True  # only once everything loaded: an interrupted load is retried, not half-kept
 
 
 def get(name: str) -> Type[Operator]:
