@@ -156,7 +156,7 @@ def main() -> None:
         f"| large | {mb_large:.0f} MB | {big['worker_rss_mb']:.0f} MB | {big['driver_rss_mb']:.0f} MB |",
         "",
         f"Peak worker RSS ratio large/small: {big['worker_rss_mb'] / r2['worker_rss_mb']:.2f} "
-        f"for a {mb_large / mb_small:.0f}× larger input (workers stream 32 MB shards in batches of 2,000 docs).",
+        f"for a {mb_large / mb_small:.0f}× larger input (workers stream 8 MB shards in batches of 2,000 docs).",
         f"Large input wall time with 2 workers: {big['seconds']:.1f} s ({mb_large / big['seconds']:.1f} MB/s).\n",
     ]
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
