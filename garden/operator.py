@@ -32,6 +32,8 @@ def type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
     if origin is typing.Union:
         return " | ".join(type_name(a) for a in typing.get_args(tp))
     if origin in (list, dict, tuple):
@@ -72,7 +74,7 @@ class Operator:
         hints = typing.get_type_hints(cls, include_extras=False)
         docs = getattr(cls, "param_docs", {})
         out = []
-        for klass in reversed(cls.__mro__):
+        for klass in cls.__mro__:  # the operator's own parameters first, then shared ones
             for attr in getattr(klass, "__annotations__", {}):
                 if attr.startswith("_") or attr in {p.name for p in out}:
                     continue

@@ -36,24 +36,49 @@ def _finish(ctx: StageContext, blend: dict) -> dict:
             "epochs": blend["epochs"], "warnings": blend["warnings"]}
 
 
-@register
-class Mix(GlobalOp):
-    """Target token shares per source and a token budget → Megatron blend weights, epochs per source, blend.json."""
+class _BlendStep(GlobalOp):
+    """What mix and curriculum share: where the token counts come from, repetition limit, split."""
 
-    name = "mix"
-    weights: Optional[dict[str, float]] = None
-    total_tokens: Optional[float] = None
     max_epochs: float = 4.0
     strict: bool = False
     split: str = "98,1,1"
     tokens: str = "auto"
     param_docs = {
-        "weights": "token share per source (normalised); null = natural shares (proportional to tokens)",
-        "total_tokens": "token budget of the run; null = every token once",
-        "max_epochs": "warn when a source would be repeated more often than this",
+        "max_epochs": "warn when a source would be repeated more often than this (over all phases)",
         "strict": "fail instead of warning",
         "split": "train,valid,test split written to blend.json (Megatron --split)",
         "tokens": "auto = tokens.json of the preceding tokenize step, or a path",
+    }
+
+    @staticmethod
+    def check_common(params: dict) -> None:
+        if params["max_epochs"] <= 0:
+            raise ValueError("max_epochs must be positive")
+        _check_split(params["split"])
+
+    def plan_phases(self, available: dict[str, int]) -> list[dict]:
+        """The phases to write: [{name, tokens, weights}, ...]."""
+        raise TypeError(f"{self.name}: a blend step must define plan_phases()")
+
+    def finalize(self, ctx: StageContext) -> dict:
+        _, manifest = _manifest(self.tokens, ctx)
+        available = {s: int(e["tokens"]) for s, e in manifest["sources"].items()}
+        blend = build_blend(ctx.run_dir, manifest, self.plan_phases(available), self.split, self.max_epochs,
+                            self.strict)
+        return _finish(ctx, blend)
+
+
+@register
+class Mix(_BlendStep):
+    """Target token shares per source and a token budget → Megatron blend weights, epochs per source, blend.json."""
+
+    name = "mix"
+    weights: Optional[dict[str, float]] = None
+    total_tokens: Optional[float] = None
+    param_docs = {
+        "weights": "token share per source (normalised); null = natural shares (proportional to tokens)",
+        "total_tokens": "token budget of the run; null = every token once",
+        **_BlendStep.param_docs,
     }
 
     @staticmethod
@@ -62,46 +87,29 @@ class Mix(GlobalOp):
             check_weights(params["weights"])
         if params["total_tokens"] is not None and params["total_tokens"] <= 0:
             raise ValueError("total_tokens must be positive")
-        if params["max_epochs"] <= 0:
-            raise ValueError("max_epochs must be positive")
-        _check_split(params["split"])
+        _BlendStep.check_common(params)
 
-    def finalize(self, ctx: StageContext) -> dict:
-        _, manifest = _manifest(self.tokens, ctx)
-        available = {s: int(e["tokens"]) for s, e in manifest["sources"].items()}
+    def plan_phases(self, available: dict[str, int]) -> list[dict]:
         weights = self.weights or {s: float(t) for s, t in available.items()}
         total = int(self.total_tokens) if self.total_tokens else sum(available.values())
-        phases = [{"name": "main", "tokens": total, "weights": weights}]
-        blend = build_blend(ctx.run_dir, manifest, phases, self.split, self.max_epochs, self.strict)
-        return _finish(ctx, blend)
+        return [{"name": "main", "tokens": total, "weights": weights}]
 
 
 @register
-class Curriculum(GlobalOp):
+class Curriculum(_BlendStep):
     """Ordered phases, each {name, tokens, weights} (e.g. general web first, then more code), into blend.json."""
 
     name = "curriculum"
     phases: list[dict] = []
-    max_epochs: float = 4.0
-    strict: bool = False
-    split: str = "98,1,1"
-    tokens: str = "auto"
     param_docs = {
         "phases": "[{name, tokens, weights: {source: share}}, ...] in training order",
-        "max_epochs": "warn when a source would be repeated more often than this over all phases",
-        "strict": "fail instead of warning",
-        "split": "train,valid,test split written to blend.json (Megatron --split)",
-        "tokens": "auto = tokens.json of the preceding tokenize step, or a path",
+        **_BlendStep.param_docs,
     }
 
     @staticmethod
     def validate_params(params: dict) -> None:
         check_phases(params["phases"])
-        if params["max_epochs"] <= 0:
-            raise ValueError("max_epochs must be positive")
-        _check_split(params["split"])
+        _BlendStep.check_common(params)
 
-    def finalize(self, ctx: StageContext) -> dict:
-        _, manifest = _manifest(self.tokens, ctx)
-        blend = build_blend(ctx.run_dir, manifest, list(self.phases), self.split, self.max_epochs, self.strict)
-        return _finish(ctx, blend)
+    def plan_phases(self, available: dict[str, int]) -> list[dict]:
+        return list(self.phases)
