@@ -66,6 +66,22 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def phase_starts(run_dir: str | Path, rows: list[dict]) -> list[tuple[str, int]]:
+    """(phase, first token) of every phase after the first: the real switch point from
+    config.json, not the first logged row of the new phase (which is up to an interval late)."""
+    try:
+        cfg = json.loads((Path(run_dir) / "config.json").read_text())
+        per_iter = int(cfg["training"]["seq_len"]) * int(cfg["training"]["global_batch"])
+        return [(p["name"], int(p["start_iter"]) * per_iter) for p in cfg["data"]["phases"][1:]]
+    except (OSError, KeyError, TypeError, ValueError):
+        starts, prev = [], rows[0]["phase"]
+        for r in rows[1:]:
+            if r["phase"] != prev:
+                starts.append((r["phase"], r["consumed_tokens"]))
+                prev = r["phase"]
+        return starts
+
+
 def plot_loss(run_dir: str | Path) -> Path | None:
     """Write <run_dir>/loss.png from metrics.jsonl (matplotlib Agg); None if nothing to plot."""
     rows = [r for r in read_metrics(run_dir) if r.get("loss") is not None
@@ -79,13 +95,9 @@ def plot_loss(run_dir: str | Path) -> Path | None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot([r["consumed_tokens"] for r in rows], [r["loss"] for r in rows], lw=1.2)
-    prev = rows[0]["phase"]
-    for r in rows[1:]:
-        if r["phase"] != prev:
-            ax.axvline(r["consumed_tokens"], color="grey", ls="--", lw=0.8)
-            ax.text(r["consumed_tokens"], ax.get_ylim()[1], f" {r['phase']}", va="top",
-                    fontsize=8, color="grey")
-            prev = r["phase"]
+    for name, tokens in phase_starts(run_dir, rows):
+        ax.axvline(tokens, color="grey", ls="--", lw=0.8)
+        ax.text(tokens, ax.get_ylim()[1], f" {name}", va="top", fontsize=8, color="grey")
     ax.set_xlabel("consumed tokens")
     ax.set_ylabel("loss")
     ax.set_title(f"{Path(run_dir).name}: training loss")
