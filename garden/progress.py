@@ -77,7 +77,8 @@ class Progress:
         if self._rich is not None and self._task is not None:
             self._rich.update(self._task, completed=self.total, rate=self._rate())
         else:
-            self.log(f"[{self.label}] done: {self.total} tasks, {self.docs:,} docs in {dt:.1f}s ({self._rate()})")
+            rates = f", {self.docs:,} docs ({self._rate()})" if self.docs else ""
+            self.log(f"[{self.label}] done: {self.total} tasks in {dt:.1f}s{rates}")
 
     def close(self) -> None:
         if self._rich is not None:

@@ -201,7 +201,8 @@ def run_scan_task(task: dict) -> dict:
         out = op.scan(batch, ctx)
         if out is not None and out.num_rows:
             tables.append(out)
-        _report(task["stage"], batch.num_rows, 0)
+        text_bytes = pc.sum(pc.binary_length(batch.column("text"))).as_py() if "text" in batch.schema.names else 0
+        _report(task["stage"], batch.num_rows, text_bytes or 0)
     tail = op.scan_end(ctx)
     if tail is not None and tail.num_rows:
         tables.append(tail)
