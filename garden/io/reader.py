@@ -96,10 +96,7 @@ def read_shard(shard: InputShard, result: ReadResult, batch_size: int) -> Iterat
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
-    except (EOFError, OSError, ValueError) as exc:
-        # Truncated or corrupt compressed stream: the readable prefix was processed above.
-        _quarantine(result, shard, line + 1, offset, f"read error after line {line}: {type(exc).__name__}: {exc}")
-    except Exception as exc:  # zstandard.ZstdError and friends
+    except Exception as exc:  # truncated/corrupt stream (EOFError, OSError, zstd errors): prefix kept above
         _quarantine(result, shard, line + 1, offset, f"read error after line {line}: {type(exc).__name__}: {exc}")
     if batch:
         yield batch
