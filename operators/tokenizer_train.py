@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from garden.io.writer import atomic_write_json
+from garden.executor.tasks import read_output
 from garden.operator import GlobalOp, StageContext
 from garden.registry import register
 from operators._tok_report import CompressionReport
@@ -137,10 +138,9 @@ def _iter_docs(path: str, shard: int, train_rows: set, check_rows: set, everythi
     wanted = {row for s, row in train_rows | check_rows if s == shard}
     if not wanted and not everything:
         return
-    pf = pq.ParquetFile(path)
-    columns = [c for c in READ_COLUMNS if c in pf.schema_arrow.names]
     offset = 0
-    for batch in pf.iter_batches(batch_size=4096, columns=columns):
+    for batch in read_output(path, None, 4096):  # the stage output: parquet or jsonl[.gz|.zst]
+        batch = batch.select([c for c in READ_COLUMNS if c in batch.schema.names])
         n = batch.num_rows
         if everything:
             idx = range(n)
