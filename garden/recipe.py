@@ -57,6 +57,7 @@ class OpSpec:
     params: dict[str, Any]
     line: int
     index: int
+    sources: list[str] | None = None  # apply only to these sources (mappers/filters); None = all
 
     def build(self) -> Operator:
         return registry.get(self.name)(**self.params)
@@ -87,7 +88,8 @@ class Recipe:
             "output_format": self.output_format,
             "shard_size": self.shard_size,
             "batch_size": self.batch_size,
-            "pipeline": [{op.name: op.params} for op in self.pipeline],
+            "pipeline": [{op.name: op.params, **({"sources": op.sources} if op.sources else {})}
+                         for op in self.pipeline],
         }
 
 
@@ -197,6 +199,23 @@ def resolve_op(name: str, raw: Any, where: str) -> dict[str, Any]:
     return resolved
 
 
+def _step_sources(only: Any, name: str, inputs: list[InputSpec], where: str) -> list[str] | None:
+    """`sources: [web]` beside an operator: it sees only those sources' documents."""
+    if only is None:
+        return None
+    if isinstance(only, str):
+        only = [only]
+    if not isinstance(only, list) or not only or not all(isinstance(s, str) for s in only):
+        raise RecipeError(f"{where}: sources must be a list of source names")
+    known = {i.source for i in inputs}
+    for src in only:
+        if src not in known:
+            raise RecipeError(f"{where}: {registry.unknown_message('source', src, known)}")
+    if registry.get(name).kind == "global":
+        raise RecipeError(f"{where}: `sources` applies to mappers and filters; '{name}' is global")
+    return sorted(only)
+
+
 def _pipeline_lines(text: str) -> list[int]:
     """1-based line of each pipeline entry, from the YAML node tree."""
     try:
@@ -269,10 +288,16 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None 
         where = f"{path}:{line}: pipeline[{i}]" if line else f"{path}: pipeline[{i}]"
         if isinstance(entry, str):
             entry = {entry: {}}
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            only = entry.pop("sources", None)
         if not isinstance(entry, dict) or len(entry) != 1:
-            raise RecipeError(f"{where}: each step is a mapping with exactly one operator name")
+            raise RecipeError(f"{where}: each step is a mapping with exactly one operator name "
+                              f"(and optionally `sources: [...]`)")
         (name, raw), = entry.items()
-        pipeline.append(OpSpec(name=str(name), params=resolve_op(str(name), raw, where), line=line, index=i))
+        params = resolve_op(str(name), raw, where)
+        pipeline.append(OpSpec(name=str(name), params=params, line=line, index=i,
+                               sources=_step_sources(only, str(name), inputs, where)))
     fmt = data.get("output_format", "parquet")
     if fmt not in OUTPUT_FORMATS:
         raise RecipeError(f"{path}: output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")

@@ -73,3 +73,19 @@ def test_sample_fraction_is_validated(tmp_path, bad):
     inp = write_jsonl(tmp_path / "in.jsonl", [{"text": "x"}])
     proc = run_garden("validate", write_recipe(tmp_path, [{"sample": bad}], [{"path": inp, "source": "s"}]), check=False)
     assert proc.returncode == 2 and "fraction must be between 0 and 1" in proc.stderr
+
+
+def test_a_step_can_be_scoped_to_some_sources(tmp_path):
+    html = write_jsonl(tmp_path / "web.jsonl", [{"id": f"w{i}", "text": "tiny"} for i in range(5)])
+    prose = write_jsonl(tmp_path / "books.jsonl", [{"id": f"b{i}", "text": "tiny"} for i in range(5)])
+    recipe = write_recipe(tmp_path, [{"length_filter": {"min_chars": 10}, "sources": ["web"]},
+                                     {"normalize": {"form": "NFKC"}}],
+                          [{"path": html, "source": "web"}, {"path": prose, "source": "books"}])
+    run_garden("run", recipe, "-q")
+    stats = read_stats(tmp_path / "out")
+    assert stats["ops"][0]["in"] == 5 and stats["ops"][0]["dropped"] == {"length_filter:min_chars": 5}
+    assert sorted(r["id"] for r in read_data(tmp_path / "out")) == [f"b{i}" for i in range(5)]
+    assert stats["accounting_ok"]
+    bad = write_recipe(tmp_path, [{"length_filter": {}, "sources": ["wbe"]}], [{"path": html, "source": "web"}])
+    proc = run_garden("validate", bad, check=False)
+    assert proc.returncode == 2 and "unknown source 'wbe' (did you mean 'web'?)" in proc.stderr

@@ -16,8 +16,10 @@ from garden.operator import Filter, GlobalOp, Mapper, Operator
 class OpRun:
     """An operator instance with its counters for one shard."""
 
-    def __init__(self, key: str, label: str, op: Operator, is_apply: bool = False, shard: int = -1) -> None:
+    def __init__(self, key: str, label: str, op: Operator, is_apply: bool = False, shard: int = -1,
+                 sources: list[str] | None = None) -> None:
         self.key = key
+        self.sources = set(sources) if sources else None
         self.shard = shard
         self.label = label
         self.op = op
@@ -48,26 +50,44 @@ class OpRun:
     def run(self, docs: list[dict], reject: Callable[[str, dict, str], None],
             quarantine: Callable[[dict, str], None]) -> list[dict]:
         """Return the documents that go on; dropped ones go to `reject`, failing ones to `quarantine`."""
+        if self.sources is None:
+            return [d for d in self._outcomes(docs, reject, quarantine) if d is not None]
+        # A step scoped to some sources: the others pass through untouched, in their places.
+        mine = [i for i, d in enumerate(docs) if d["source"] in self.sources]
+        out: list[dict | None] = list(docs)
+        for i, result in zip(mine, self._outcomes([docs[i] for i in mine], reject, quarantine)):
+            out[i] = result
+        return [d for d in out if d is not None]
+
+    def _outcomes(self, docs: list[dict], reject: Callable[[str, dict, str], None],
+                  quarantine: Callable[[dict, str], None]) -> list[dict | None]:
+        """One entry per input document: the document that goes on, or None (dropped/quarantined)."""
+        if not docs:
+            return []
         start = time.perf_counter()
         self.n_in += len(docs)
         self.chars_in += sum(len(d.get("text") or "") for d in docs)
+        failed: set[int] = set()
         try:
             results = list(self._call(docs))
             if len(results) != len(docs):
                 raise RuntimeError(f"{self.op.name} returned {len(results)} results for {len(docs)} documents")
-            pairs = list(zip(docs, results))
         except Exception:
-            pairs = []  # isolate the failing document(s): rerun one by one
-            for doc in docs:
+            results = []  # isolate the failing document(s): rerun one by one
+            for i, doc in enumerate(docs):
                 try:
-                    pairs.append((doc, self._call([doc])[0]))
+                    results.append(self._call([doc])[0])
                 except Exception as exc:
                     self.errors += 1
+                    failed.add(i)
+                    results.append(None)
                     quarantine(doc, f"{self.op.name}: {type(exc).__name__}: {exc} | {_where(exc)}")
-        out = []
+        out: list[dict | None] = []
         mapper = isinstance(self.op, Mapper) and not self.is_apply
-        for doc, result in pairs:
-            if mapper:
+        for i, (doc, result) in enumerate(zip(docs, results)):
+            if i in failed:
+                out.append(None)
+            elif mapper:
                 out.append(result)
             elif result is True or (not isinstance(result, str) and bool(result)):
                 out.append(doc)
@@ -77,8 +97,10 @@ class OpRun:
                     reason = f"{self.op.name}:{reason}"
                 self.dropped[reason] += 1
                 reject(self.label, doc, reason)
-        self.n_out += len(out)
-        self.chars_out += sum(len(d.get("text") or "") for d in out)
+                out.append(None)
+        kept = [d for d in out if d is not None]
+        self.n_out += len(kept)
+        self.chars_out += sum(len(d.get("text") or "") for d in kept)
         self.seconds += time.perf_counter() - start
         return out
 

@@ -85,7 +85,7 @@ def build_plan(recipe: Recipe, input_fingerprint: str) -> list[Stage]:
             stage.schema = pa.schema(fields)
         desc = {
             "kind": stage.kind,
-            "ops": [{op.name: op.params} for op in stage.ops],
+            "ops": [{op.name: op.params, "sources": op.sources} for op in stage.ops],
             "apply": stage.apply_op.name if stage.apply_op else None,
             "final_format": recipe.output_format if stage.final else None,
         }

@@ -98,7 +98,7 @@ class Run:
                 gstage = self.global_stage_of[spec.index]
                 prepare = self._ctx(gstage)
             ops.append({"key": op_key(spec), "label": label, "name": spec.name, "params": spec.params,
-                        "prepare": prepare})
+                        "prepare": prepare, "sources": spec.sources})
             rejects[label] = {"schema": reject_schema(stage, spec), "path": None}
         task_list, outputs = [], []
         for k, src in enumerate(inputs):

@@ -101,7 +101,8 @@ def run_stream_task(task: dict) -> dict:
     for spec in task["ops"]:
         prepare = spec.get("prepare")
         op = get_op(spec["name"], spec["params"], prepare)
-        runs.append(OpRun(spec["key"], spec["label"], op, is_apply=prepare is not None, shard=task["shard"]))
+        runs.append(OpRun(spec["key"], spec["label"], op, is_apply=prepare is not None, shard=task["shard"],
+                          sources=spec.get("sources")))
 
     writer = ShardWriter(task["out_path"], task["schema"], task["out_format"])
     reject_buf: dict[str, list[dict]] = defaultdict(list)
