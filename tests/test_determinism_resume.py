@@ -144,3 +144,17 @@ def test_text_output_formats_round_trip(tmp_path, demo_inputs, fmt):
     rows = read_data(tmp_path / "out")
     assert rows and all(isinstance(json.loads(r["meta"]), dict) for r in rows)
     assert len(rows) == read_stats(tmp_path / "out")["kept_docs"]
+
+
+def test_editing_a_file_a_parameter_names_invalidates_the_stage(tmp_path):
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "text": f"the quick brown fox number {i} jumps"}
+                                              for i in range(50)])
+    words = tmp_path / "words.txt"
+    words.write_text("zebra\n")
+    recipe = write_recipe(tmp_path, [{"blocklist": {"words_file": str(words)}}], [{"path": inp, "source": "s"}])
+    run_garden("run", recipe, "-q")
+    assert read_stats(tmp_path / "out")["kept_docs"] == 50
+    words.write_text("fox\n")  # same path, new content: the stage must run again
+    os.utime(words, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    run_garden("run", recipe, "-q")
+    assert read_stats(tmp_path / "out")["kept_docs"] == 0

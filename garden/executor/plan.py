@@ -8,6 +8,7 @@ inputs invalidates exactly that stage and what follows it.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -85,13 +86,33 @@ def build_plan(recipe: Recipe, input_fingerprint: str) -> list[Stage]:
             stage.schema = pa.schema(fields)
         desc = {
             "kind": stage.kind,
-            "ops": [{op.name: op.params, "sources": op.sources} for op in stage.ops],
+            "ops": [{op.name: op.params, "sources": op.sources, "files": referenced_files(op.params)}
+                    for op in stage.ops],
             "apply": stage.apply_op.name if stage.apply_op else None,
             "final_format": recipe.output_format if stage.final else None,
         }
         prev = hashlib.sha256((prev + json.dumps(desc, sort_keys=True, default=str)).encode()).hexdigest()
         stage.fingerprint = prev[:16]
     return stages
+
+
+def referenced_files(params: dict) -> list[str]:
+    """Size and mtime of every file a parameter names (eval sets, word lists, models), so that
+    editing such a file in place invalidates the stage like a changed parameter does."""
+    from garden.io.inputs import file_fingerprint
+
+    found = []
+    values = list(params.values())
+    while values:
+        value = values.pop()
+        if isinstance(value, (list, tuple)):
+            values.extend(value)
+        elif isinstance(value, dict):
+            values.extend(value.values())
+        elif isinstance(value, str) and value and len(value) < 4096:
+            paths = sorted(glob.glob(value)) if any(c in value for c in "*?[") else [value]
+            found.extend(file_fingerprint(p) for p in paths if os.path.isfile(p))
+    return sorted(found)
 
 
 def reject_schema(stage: Stage, spec: OpSpec) -> pa.Schema:
