@@ -29,15 +29,18 @@ class CrashAt(Mapper):
     """Kill this worker process (SIGKILL) at one document, as told by a control file (a test plugin)."""
     name = "crash_at"
     doc_id: str = ""
-    control: str = ""   # file content: once -> crash then write "crashed"; always -> crash every time
+    # A directory holding the file "mode" (once -> crash then write "crashed"; always -> crash every
+    # time). A directory, not a file: files named by parameters are part of the stage fingerprint.
+    control: str = ""
 
     def map(self, doc):
-        if doc["id"] == self.doc_id and os.path.exists(self.control):
-            with open(self.control) as fh:
+        mode_file = os.path.join(self.control, "mode")
+        if doc["id"] == self.doc_id and os.path.exists(mode_file):
+            with open(mode_file) as fh:
                 mode = fh.read().strip()
             if mode in ("once", "always"):
                 if mode == "once":
-                    with open(self.control, "w") as fh:
+                    with open(mode_file, "w") as fh:
                         fh.write("crashed")
                 print(f"crash_at: killing pid {os.getpid()} at {doc['id']}", file=sys.stderr, flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -194,11 +197,12 @@ def crash_reference(tmp_path_factory, cluster, small_inputs):
 
 def test_killed_worker_is_retried_and_output_is_unchanged(tmp_path, cluster, small_inputs, crash_reference):
     control = tmp_path / "control"
-    control.write_text("once")
+    control.mkdir()
+    (control / "mode").write_text("once")
     recipe = _crash_recipe(tmp_path, small_inputs, control, "out")
     env = {**os.environ, "PYTHONPATH": cluster["site"]}
     run_garden("run", recipe, "-q", "--executor", "ray", "--address", cluster["address"], env=env, timeout=240)
-    assert control.read_text() == "crashed"  # the worker really was killed mid-stage
+    assert (control / "mode").read_text() == "crashed"  # the worker really was killed mid-stage
     assert _outputs(tmp_path / "out") == crash_reference
     stats = read_stats(tmp_path / "out")
     assert stats["executor"] == "ray" and stats["accounting_ok"]
@@ -209,7 +213,8 @@ def test_retry_limit_stops_the_run_with_shard_error_and_log_then_resume(tmp_path
                                                                         crash_reference, monkeypatch):
     monkeypatch.setenv("GARDEN_RAY_MAX_RETRIES", "1")
     control = tmp_path / "control"
-    control.write_text("always")
+    control.mkdir()
+    (control / "mode").write_text("always")
     recipe = _crash_recipe(tmp_path, small_inputs, control, "out")
     with pytest.raises(TaskError) as err:
         _run(recipe, "ray")
@@ -223,7 +228,7 @@ def test_retry_limit_stops_the_run_with_shard_error_and_log_then_resume(tmp_path
     assert not (tmp_path / "out" / "stats.json").exists()
     survivors = {p.name: p.stat().st_mtime_ns for p in done.iterdir()}
 
-    control.write_text("off")
+    (control / "mode").write_text("off")
     stats, _ = _run(recipe, "ray")  # resume: only what was not complete runs again
     assert stats["accounting_ok"]
     assert _outputs(tmp_path / "out") == crash_reference
