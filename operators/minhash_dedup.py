@@ -16,13 +16,12 @@ from typing import ClassVar, Iterator, Optional
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from garden.io.writer import atomic_write_json, read_json, tmp_path
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
-from garden.shuffle import reduce_files
+from garden.shuffle import reduce_files, rows_for_shard
 from operators._minhash_lsh import UnionFind, candidate_edges, choose_bands, s_curve
 from operators._minhash_signature import band_hashes, estimated_jaccard, signatures
 from operators._minhash_store import SignatureReader, SignatureWriter, node_ids, split_nodes
@@ -213,8 +212,7 @@ class MinHashDedup(GlobalOp):
 
     def apply(self, docs: list[Doc], shard: int) -> list[Verdict]:
         if shard != self._apply_shard:
-            table = ds.dataset(self._drops_path, format="parquet").to_table(
-                columns=["id", "duplicate_of", "similarity"], filter=ds.field("shard") == shard)
+            table = rows_for_shard([self._drops_path], shard, ["id", "duplicate_of", "similarity"])
             self._drops = dict(zip(table.column("id").to_pylist(),
                                    zip(table.column("duplicate_of").to_pylist(), table.column("similarity").to_pylist())))
             self._apply_shard = shard
