@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import re
 import platform
-import shutil
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -12,6 +11,7 @@ import yaml
 
 from garden import __version__
 from garden.executor.runner import AccountingError, Run
+from garden.io import fs
 from garden.io.writer import atomic_write_bytes
 from garden.progress import Progress
 from garden.recipe import Recipe
@@ -39,11 +39,14 @@ def write_lock(recipe: Recipe) -> None:
     lock["versions"] = package_versions()
     text = f"# Resolved from {recipe.path}: every default filled in, with the package versions used.\n"
     text += yaml.safe_dump(lock, sort_keys=False, allow_unicode=True)
-    atomic_write_bytes(os.path.join(recipe.output, "recipe.lock.yaml"), text.encode())
+    atomic_write_bytes(fs.join(recipe.output, "recipe.lock.yaml"), text.encode())
 
 
 def remove_stale_temp_files(root: str) -> int:
-    """Temp files of a killed run are never complete: delete them before resuming."""
+    """Temp files of a killed run are never complete: delete them before resuming.
+
+    Only local runs have any: writes to a URL are staged outside the output (garden.io.fs).
+    """
     removed = 0
     for dirpath, _, files in os.walk(root):
         for name in files:
@@ -82,12 +85,12 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
     progress = progress or Progress(enabled=False)
     if not resume:
         for sub in ("_work", "data", "rejected", "quarantine", "stats.json"):
-            path = os.path.join(recipe.output, sub)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
-    os.makedirs(recipe.output, exist_ok=True)
+            path = fs.join(recipe.output, sub)
+            if fs.isdir(path):
+                fs.rmtree(path)
+            else:
+                fs.remove(path)
+    fs.makedirs(recipe.output)
     remove_stale_temp_files(recipe.output)
     write_lock(recipe)
     ex = make_executor(executor, recipe.workers, progress, address)

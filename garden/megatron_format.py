@@ -17,9 +17,11 @@ import array
 import os
 import shutil
 import struct
-from typing import Iterable, Sequence
+from typing import BinaryIO, Iterable, Sequence
 
 import numpy as np
+
+from garden.io import fs
 
 HEADER = b"MMIDIDX\x00\x00"
 VERSION = 1
@@ -44,10 +46,6 @@ def idx_path(prefix: str) -> str:
     return prefix + ".idx"
 
 
-def _tmp(path: str) -> str:
-    return f"{path}.tmp-{os.getpid()}"
-
-
 def write_index(path: str, dtype: np.dtype, lengths: np.ndarray) -> None:
     """Write an .idx for one-document-per-sequence data with these sequence lengths."""
     dtype = np.dtype(dtype)
@@ -57,8 +55,7 @@ def write_index(path: str, dtype: np.dtype, lengths: np.ndarray) -> None:
     if n > 1:
         np.cumsum(lengths[:-1].astype(np.int64) * dtype.itemsize, out=pointers[1:])
     doc_idx = np.arange(n + 1, dtype=np.int64)
-    tmp = _tmp(path)
-    with open(tmp, "wb") as fh:
+    with fs.StagedFile(path) as staged, open(staged.local, "wb") as fh:
         fh.write(HEADER)
         fh.write(struct.pack("<Q", VERSION))
         fh.write(struct.pack("<B", DTYPE_CODES[dtype]))
@@ -67,7 +64,6 @@ def write_index(path: str, dtype: np.dtype, lengths: np.ndarray) -> None:
         fh.write(lengths.tobytes(order="C"))
         fh.write(pointers.tobytes(order="C"))
         fh.write(doc_idx.tobytes(order="C"))
-    os.replace(tmp, path)
 
 
 class IndexedDatasetWriter:
@@ -79,9 +75,8 @@ class IndexedDatasetWriter:
         self.dtype = np.dtype(dtype)
         if self.dtype not in DTYPE_CODES:
             raise ValueError(f"unsupported dtype {self.dtype}")
-        os.makedirs(os.path.dirname(prefix) or ".", exist_ok=True)
-        self._bin_tmp = _tmp(bin_path(prefix))
-        self._fh = open(self._bin_tmp, "wb")
+        self._bin = fs.StagedFile(bin_path(prefix))
+        self._fh = open(self._bin.local, "wb")
         self._lengths = array.array("i")
         self.tokens = 0
 
@@ -109,15 +104,14 @@ class IndexedDatasetWriter:
         self._fh.close()
         lengths = np.frombuffer(self._lengths, dtype=np.int32) if self._lengths else np.zeros(0, np.int32)
         write_index(idx_path(self.prefix), self.dtype, lengths)
-        os.replace(self._bin_tmp, bin_path(self.prefix))
+        self._bin.commit()
         return {"documents": self.documents, "tokens": self.tokens}
 
     def abort(self) -> None:
         try:
             self._fh.close()
         finally:
-            if os.path.exists(self._bin_tmp):
-                os.remove(self._bin_tmp)
+            self._bin.abort()
 
 
 class IndexedDatasetReader:
@@ -126,15 +120,7 @@ class IndexedDatasetReader:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         with open(idx_path(prefix), "rb") as fh:
-            if fh.read(9) != HEADER:
-                raise ValueError(f"{idx_path(prefix)}: not an MMIDIDX index")
-            version, = struct.unpack("<Q", fh.read(8))
-            if version != VERSION:
-                raise ValueError(f"{idx_path(prefix)}: unsupported version {version}")
-            code, = struct.unpack("<B", fh.read(1))
-            self.dtype = CODE_DTYPES[code]
-            n, = struct.unpack("<Q", fh.read(8))
-            d, = struct.unpack("<Q", fh.read(8))
+            self.dtype, n, d = _read_header(fh, idx_path(prefix))
             offset = fh.tell()
         idx = np.memmap(idx_path(prefix), mode="r", dtype=np.uint8)
         self.sequence_lengths = np.frombuffer(idx, dtype=np.int32, count=n, offset=offset)
@@ -157,23 +143,41 @@ class IndexedDatasetReader:
         return np.asarray(self._bin[start:start + int(self.sequence_lengths[i])])
 
 
+def _read_header(fh: BinaryIO, where: str) -> tuple[np.dtype, int, int]:
+    """(dtype, sequences, documents + 1) from an .idx file positioned at its start."""
+    if fh.read(9) != HEADER:
+        raise ValueError(f"{where}: not an MMIDIDX index")
+    version, = struct.unpack("<Q", fh.read(8))
+    if version != VERSION:
+        raise ValueError(f"{where}: unsupported version {version}")
+    code, = struct.unpack("<B", fh.read(1))
+    n, = struct.unpack("<Q", fh.read(8))
+    d, = struct.unpack("<Q", fh.read(8))
+    return CODE_DTYPES[code], n, d
+
+
+def read_lengths(prefix: str) -> tuple[np.dtype, np.ndarray]:
+    """The dtype and sequence lengths of a dataset, local or at a URL (read, not mapped)."""
+    with fs.open(idx_path(prefix), "rb") as fh:
+        dtype, n, _ = _read_header(fh, idx_path(prefix))
+        return dtype, np.frombuffer(fh.read(4 * n), dtype=np.int32, count=n)
+
+
 def merge(prefixes: Iterable[str], out_prefix: str, dtype: np.dtype) -> dict:
     """Concatenate datasets in the given order into one (bytes streamed, lengths re-indexed)."""
     dtype = np.dtype(dtype)
-    os.makedirs(os.path.dirname(out_prefix) or ".", exist_ok=True)
     lengths: list[np.ndarray] = []
-    tmp_bin = _tmp(bin_path(out_prefix))
-    with open(tmp_bin, "wb") as out:
-        for prefix in prefixes:
-            part = IndexedDatasetReader(prefix)
-            if part.dtype != dtype:
-                raise ValueError(f"{prefix}: dtype {part.dtype} differs from {dtype}")
-            lengths.append(np.array(part.sequence_lengths))
-            with open(bin_path(prefix), "rb") as fh:
-                shutil.copyfileobj(fh, out, 16 << 20)
-    all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int32)
-    write_index(idx_path(out_prefix), dtype, all_lengths)
-    os.replace(tmp_bin, bin_path(out_prefix))
+    with fs.StagedFile(bin_path(out_prefix)) as staged_bin:
+        with open(staged_bin.local, "wb") as out:
+            for prefix in prefixes:
+                part_dtype, part_lengths = read_lengths(prefix)
+                if part_dtype != dtype:
+                    raise ValueError(f"{prefix}: dtype {part_dtype} differs from {dtype}")
+                lengths.append(part_lengths)
+                with fs.open(bin_path(prefix), "rb") as fh:
+                    shutil.copyfileobj(fh, out, 16 << 20)
+        all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int32)
+        write_index(idx_path(out_prefix), dtype, all_lengths)
     return {"documents": int(len(all_lengths)), "tokens": int(all_lengths.sum(dtype=np.int64))}
 
 

@@ -6,7 +6,6 @@ instead of after an hour of processing.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import typing
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import yaml
 
 from garden import registry
+from garden.io import fs
 from garden.operator import Operator
 
 OUTPUT_FORMATS = ("parquet", "jsonl", "jsonl.gz", "jsonl.zst")
@@ -36,18 +36,18 @@ class InputSpec:
 
     def files(self) -> list[str]:
         if any(ch in self.path for ch in "*?["):
-            return sorted(glob.glob(self.path, recursive=True))
-        return [self.path] if os.path.exists(self.path) else []
+            return fs.glob(self.path)
+        return [self.path] if fs.exists(self.path) else []
 
     def base_dir(self) -> str:
         """The non-wildcard prefix of the path; generated ids are relative to it."""
-        parts = self.path.split(os.sep)
+        parts = self.path.split("/")
         fixed = []
         for part in parts:
             if any(ch in part for ch in "*?["):
                 break
             fixed.append(part)
-        base = os.sep.join(fixed) if len(fixed) < len(parts) else os.path.dirname(self.path)
+        base = "/".join(fixed) if len(fixed) < len(parts) else fs.dirname(self.path)
         return base or "."
 
 
@@ -275,7 +275,7 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None 
             if not files:
                 raise RecipeError(f"{where}: no input file matches '{spec.path}'")
             for f in files:
-                if os.path.isfile(f) and not f.endswith(INPUT_SUFFIXES):
+                if not f.endswith(INPUT_SUFFIXES) and fs.isfile(f):
                     raise RecipeError(f"{where}: '{f}' is not .jsonl, .jsonl.gz, .jsonl.zst or .parquet")
         inputs.append(spec)
     pipeline_raw = data["pipeline"] or []

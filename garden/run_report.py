@@ -6,16 +6,13 @@ except stats.json, so it also works on runs made before a feature existed.
 """
 from __future__ import annotations
 
-import glob
 import json
-import os
 from collections import Counter, defaultdict
-
-import pyarrow.parquet as pq
 
 from garden.analysis import svg
 from garden.analysis.report_html import cards, doc_block, esc, page, pct, table, tag
 from garden.analysis.run_files import find_texts, has_column, iter_rows, part_files
+from garden.io import fs
 from garden.io.writer import atomic_write_bytes
 
 EXAMPLES_PER_REASON = 3
@@ -25,8 +22,8 @@ MEMBERS_SHOWN = 4
 
 def _read_json(path: str) -> dict | None:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        with fs.open(path, "rb") as fh:
+            return json.loads(fh.read())
     except (OSError, ValueError):
         return None
 
@@ -42,8 +39,8 @@ def _recipe_params(run_dir: str) -> list[dict]:
     try:
         import yaml
 
-        with open(os.path.join(run_dir, "recipe.lock.yaml"), encoding="utf-8") as fh:
-            lock = yaml.safe_load(fh) or {}
+        with fs.open(fs.join(run_dir, "recipe.lock.yaml"), "rb") as fh:
+            lock = yaml.safe_load(fh.read().decode("utf-8")) or {}
         return [next(iter(step.values())) or {} for step in lock.get("pipeline", [])]
     except (OSError, ValueError, AttributeError, StopIteration):
         return []
@@ -130,8 +127,8 @@ def sample_rejected(run_dir: str, per_reason: int = EXAMPLES_PER_REASON,
     """
     out: dict[str, dict[str, list[dict]]] = {}
     cols = ["id", "text", "source", "reason", "duplicate_of", "similarity", "lang"]
-    for label_dir in sorted(glob.glob(os.path.join(run_dir, "rejected", "*"))):
-        label = os.path.basename(label_dir)
+    for label_dir in fs.glob(fs.join(run_dir, "rejected", "*")):
+        label = label_dir.rstrip("/").rsplit("/", 1)[-1]
         want = (expected or {}).get(label)
         by_reason: dict[str, list[dict]] = defaultdict(list)
 
@@ -178,19 +175,19 @@ def _cluster_texts(run_dir: str, members: list[dict], dedup_label: str) -> list[
     """Rows (id, text, source) aligned with `members`: from the dedup stage's input shard by
     (shard, row) — exact even when two sources share an id — else looked up by id."""
     found: dict[int, dict] = {}
-    stage_dirs = sorted(glob.glob(os.path.join(run_dir, "_work", "s*-minhash_dedup")))
+    stage_dirs = fs.glob(fs.join(run_dir, "_work", "s*-minhash_dedup"))
     if stage_dirs:
-        k = int(os.path.basename(stage_dirs[0])[1:3])
-        in_dir = os.path.join(run_dir, "_work", f"s{k - 1:02d}-stream", "data")
+        k = int(stage_dirs[0].rstrip("/").rsplit("/", 1)[-1][1:3])
+        in_dir = fs.join(run_dir, "_work", f"s{k - 1:02d}-stream", "data")
         by_shard: dict[int, list[int]] = defaultdict(list)
         for i, m in enumerate(members):
             if m.get("shard") is not None and m.get("row") is not None:
                 by_shard[int(m["shard"])].append(i)
         for shard, idx in by_shard.items():
-            path = os.path.join(in_dir, f"part-{shard:05d}.parquet")
-            if not os.path.exists(path):
+            path = fs.join(in_dir, f"part-{shard:05d}.parquet")
+            if not fs.exists(path):
                 continue
-            pf = pq.ParquetFile(path)
+            pf = fs.parquet_file(path)
             cols = [c for c in ("id", "text", "source") if c in pf.schema_arrow.names]
             starts, acc = [], 0
             for g in range(pf.metadata.num_row_groups):
@@ -207,7 +204,7 @@ def _cluster_texts(run_dir: str, members: list[dict], dedup_label: str) -> list[
     missing = {m["id"] for i, m in enumerate(members) if i not in found}
     by_id: dict[str, dict] = {}
     if missing:
-        files = part_files(os.path.join(run_dir, "rejected", dedup_label)) + part_files(os.path.join(run_dir, "data"))
+        files = part_files(fs.join(run_dir, "rejected", dedup_label)) + part_files(fs.join(run_dir, "data"))
         by_id = find_texts(files, missing)
     return [found.get(i) or by_id.get(m["id"], {}) for i, m in enumerate(members)]
 
@@ -215,8 +212,8 @@ def _cluster_texts(run_dir: str, members: list[dict], dedup_label: str) -> list[
 def _dedup(run_dir: str, stats: dict, params: list[dict]) -> str | None:
     labels = _op_labels(stats["ops"])
     idx = next((i for i, o in enumerate(stats["ops"]) if o["name"] == "minhash_dedup"), None)
-    path = os.path.join(run_dir, "dedup", "clusters.parquet")
-    if idx is None and not os.path.exists(path):
+    path = fs.join(run_dir, "dedup", "clusters.parquet")
+    if idx is None and not fs.exists(path):
         return None
     op = stats["ops"][idx] if idx is not None else {}
     body = ""
@@ -240,9 +237,9 @@ def _dedup(run_dir: str, stats: dict, params: list[dict]) -> str | None:
     if isinstance(op.get("cluster_sizes"), dict):
         body += svg.hbars([(f"size {k}{'+' if k == '10' else ''}", v) for k, v in op["cluster_sizes"].items()],
                           "clusters by size")
-    if not os.path.exists(path):
+    if not fs.exists(path):
         return body + "<p class='note'>No dedup/clusters.parquet in this run.</p>"
-    table_ = pq.read_table(path)
+    table_ = fs.parquet_file(path).read()
     if table_.num_rows == 0 or "cluster" not in table_.column_names:
         return body + "<p>No near-duplicate clusters.</p>"
     rows = table_.to_pylist()
@@ -283,13 +280,13 @@ def language_counts(run_dir: str, max_rows: int = 5_000_000) -> dict | None:
 
     Reads only the lang column; stops after `max_rows` rows per side ('partial' then says so).
     """
-    data = part_files(os.path.join(run_dir, "data"))
+    data = part_files(fs.join(run_dir, "data"))
     if not data or not has_column(data[0], "lang"):
         return None
     after, rejected = Counter(), Counter()
     partial = False
     for counter, files, missing in ((after, data, "unknown"),
-                                    (rejected, part_files(os.path.join(run_dir, "rejected", "*")), "(before language id)")):
+                                    (rejected, part_files(fs.join(run_dir, "rejected", "*")), "(before language id)")):
         n = 0
         for path in files:
             for row in iter_rows(path, ["lang"]):
@@ -333,7 +330,7 @@ def _timings(stats: dict) -> str:
 
 
 def _quarantine(run_dir: str, stats: dict) -> str:
-    files = sorted(glob.glob(os.path.join(run_dir, "quarantine", "*.jsonl")))
+    files = fs.glob(fs.join(run_dir, "quarantine", "*.jsonl"))
     entries = []
     for path in files:
         for row in iter_rows(path):
@@ -352,10 +349,10 @@ def _quarantine(run_dir: str, stats: dict) -> str:
 
 
 def render_run_report(run_dir: str) -> str:
-    stats = _read_json(os.path.join(run_dir, "stats.json"))
+    stats = _read_json(fs.join(run_dir, "stats.json"))
     if stats is None:
         raise FileNotFoundError(f"{run_dir}: no stats.json (has the run finished?)")
-    tokens = _read_json(os.path.join(run_dir, "tokens.json"))
+    tokens = _read_json(fs.join(run_dir, "tokens.json"))
     tokens_total = _tokens_total(stats, tokens)
     params = _recipe_params(run_dir)
     sections = [("summary", "Summary", _summary(stats, tokens_total)),
@@ -370,12 +367,12 @@ def render_run_report(run_dir: str) -> str:
     if langs is not None:
         sections.append(("languages", "Languages", langs))
     sections += [("timings", "Timings", _timings(stats)), ("quarantine", "Quarantine", _quarantine(run_dir, stats))]
-    return page(f"Garden run: {stats.get('recipe', '')}", os.path.abspath(run_dir), sections)
+    return page(f"Garden run: {stats.get('recipe', '')}", fs.abspath(run_dir), sections)
 
 
 def write_run_report(run_dir: str) -> str:
     """Write <run_dir>/report.html from the run's files; returns its path."""
     html = render_run_report(run_dir)
-    path = os.path.join(run_dir, "report.html")
+    path = fs.join(run_dir, "report.html")
     atomic_write_bytes(path, html.encode("utf-8"))
     return path

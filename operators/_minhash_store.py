@@ -6,9 +6,12 @@ shard lets both read exactly the rows they need without loading the corpus.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
+
+from garden.io import fs
 
 ROW_BITS = 40  # node id = shard << 40 | row: sorts in stable input order
 
@@ -23,7 +26,7 @@ def split_nodes(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def signature_path(work_dir: str, shard: int) -> str:
-    return os.path.join(work_dir, "signatures", f"shard-{shard:05d}.u32")
+    return fs.join(work_dir, "signatures", f"shard-{shard:05d}.u32")
 
 
 class SignatureWriter:
@@ -31,9 +34,8 @@ class SignatureWriter:
 
     def __init__(self, work_dir: str, shard: int) -> None:
         self.path = signature_path(work_dir, shard)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self._tmp = f"{self.path}.tmp-{os.getpid()}"
-        self._fh = open(self._tmp, "wb")
+        self._staged = fs.StagedFile(self.path)
+        self._fh = open(self._staged.local, "wb")
         self.shard = shard
 
     def write(self, sigs: np.ndarray) -> None:
@@ -41,7 +43,7 @@ class SignatureWriter:
 
     def close(self) -> None:
         self._fh.close()
-        os.replace(self._tmp, self.path)
+        self._staged.commit()
 
 
 class SignatureReader:
@@ -49,7 +51,8 @@ class SignatureReader:
 
     Not a memory map on purpose: touched pages of a map count in the process's RSS, and the
     candidates of one partition touch pages all over every shard's file, so a map makes memory
-    grow with the corpus although nothing is kept.
+    grow with the corpus although nothing is kept. A work dir on an object store is read from
+    a local copy of each shard's file, fetched once when first needed (disk, not memory).
     """
 
     def __init__(self, work_dir: str, num_perm: int) -> None:
@@ -57,11 +60,15 @@ class SignatureReader:
         self.num_perm = num_perm
         self.row_bytes = 4 * num_perm
         self._fds: dict[int, int] = {}
+        self._copies: list[contextlib.AbstractContextManager] = []
 
     def _fd(self, shard: int) -> int:
         fd = self._fds.get(shard)
         if fd is None:
-            fd = os.open(signature_path(self.work_dir, shard), os.O_RDONLY)
+            copy = fs.local_copy(signature_path(self.work_dir, shard))
+            local = copy.__enter__()
+            self._copies.append(copy)
+            fd = os.open(local, os.O_RDONLY)
             self._fds[shard] = fd
         return fd
 
@@ -86,6 +93,9 @@ class SignatureReader:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        for copy in self._copies:
+            copy.__exit__(None, None, None)
+        self._copies.clear()
 
     def __del__(self) -> None:
         self.close()

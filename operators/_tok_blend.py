@@ -8,11 +8,11 @@ tokens × w_s / T_s times (epochs); phases add up, and more than `max_epochs` is
 """
 from __future__ import annotations
 
-import json
 import os
 
 from garden.megatron_format import empty_splits
-from garden.io.writer import atomic_write_bytes, atomic_write_json
+from garden.io import fs
+from garden.io.writer import atomic_write_bytes, atomic_write_json, read_json
 
 
 class BlendError(ValueError):
@@ -105,7 +105,7 @@ def write_megatron_files(run_dir: str, phase: dict, sources: dict[str, dict]) ->
     """
     def abs_prefix(entry: dict) -> str:
         p = entry["prefix"]
-        return p if os.path.isabs(p) else os.path.abspath(os.path.join(run_dir, p))
+        return p if os.path.isabs(p) or fs.is_url(p) else fs.abspath(fs.join(run_dir, p))
 
     weights = phase["weights"]
     train = {s: abs_prefix(sources[s]) for s in weights}
@@ -124,8 +124,8 @@ def write_megatron_files(run_dir: str, phase: dict, sources: dict[str, dict]) ->
             held_out[split] = "train"
     rel = {"data_args_path": f"megatron/{phase['name']}.data_args.txt",
            "per_split_data_args_path": f"megatron/{phase['name']}.per_split_data_args.json"}
-    atomic_write_bytes(os.path.join(run_dir, rel["data_args_path"]), (" ".join(per_split["train"]) + "\n").encode())
-    atomic_write_json(os.path.join(run_dir, rel["per_split_data_args_path"]), per_split)
+    atomic_write_bytes(fs.join(run_dir, rel["data_args_path"]), (" ".join(per_split["train"]) + "\n").encode())
+    atomic_write_json(fs.join(run_dir, rel["per_split_data_args_path"]), per_split)
     return {**rel, "held_out": held_out}
 
 
@@ -156,10 +156,9 @@ def build_blend(run_dir: str, tokens_manifest: dict, phases: list[dict], split: 
         "warnings": warnings,
         "megatron": {k: planned[0]["megatron"][k] for k in ("data_args_path", "per_split_data_args_path")},
     }
-    atomic_write_json(os.path.join(run_dir, out_name), blend)
+    atomic_write_json(fs.join(run_dir, out_name), blend)
     return blend
 
 
 def load_manifest(path: str) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    return read_json(path)

@@ -8,8 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+from garden.io import fs
 
 EOD_CANDIDATES = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<eod>", "<|eod|>")
 
@@ -76,9 +80,26 @@ def _configured_eos(main: str) -> str | None:
 
 def load_tokenizer(path: str, eod_token: str | None = None) -> tuple[Tokenizer, TokenizerInfo]:
     """The tokenizer at `path` and its vocabulary size and end-of-document id."""
+    if fs.is_url(path):
+        return _load_remote(path, eod_token)
     main, merges = _resolve(path)
     tok = _gpt2_bpe(main, merges) if merges else Tokenizer.from_file(main)
     eod_token = eod_token or _configured_eos(main)
     eod_id, eod = find_eod(tok, eod_token)
     return tok, TokenizerInfo(path=os.path.abspath(main), vocab_size=tok.get_vocab_size(with_added_tokens=True),
                               eod_id=eod_id, eod_token=eod)
+
+
+def _load_remote(url: str, eod_token: str | None) -> tuple[Tokenizer, TokenizerInfo]:
+    """A tokenizer at a URL (e.g. trained into a run on an object store): its directory's files
+    (a few MB) are copied to a temp dir and loaded from there; the info keeps the URL."""
+    directory = url if fs.isdir(url) else fs.dirname(url)
+    with tempfile.TemporaryDirectory(prefix="garden-tok-", dir=fs.staging_dir()) as tmp:
+        for name in fs.listdir(directory):
+            if fs.isfile(fs.join(directory, name)):
+                with fs.local_copy(fs.join(directory, name)) as local:
+                    shutil.copyfile(local, os.path.join(tmp, name))
+        local_path = tmp if directory == url else os.path.join(tmp, url.rstrip("/").rsplit("/", 1)[-1])
+        tok, info = load_tokenizer(local_path, eod_token)
+    main = fs.join(directory, os.path.basename(info.path))
+    return tok, dataclasses.replace(info, path=main)

@@ -10,9 +10,9 @@ normaliser is used: `decode(encode(x)) == x` holds for every string.
 from __future__ import annotations
 
 import json
-import os
 from typing import Iterable
 
+from garden.io import fs
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"  # letters only: punctuation stays its own token
@@ -104,15 +104,10 @@ def hf_config_files(eod_token: str, special_tokens: list[str], model_max_length:
 def save_tokenizer_dir(tok: Tokenizer, out_dir: str, eod_token: str, special_tokens: list[str],
                        model_max_length: int = 4096) -> str:
     """Write tokenizer.json + transformers config files atomically; returns tokenizer.json's path."""
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "tokenizer.json")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    tok.save(tmp, pretty=True)
+    path = fs.join(out_dir, "tokenizer.json")
+    staged = fs.StagedFile(path)
+    tok.save(staged.local, pretty=True)
     for name, content in hf_config_files(eod_token, special_tokens, model_max_length).items():
-        target = os.path.join(out_dir, name)
-        with open(f"{target}.tmp", "w", encoding="utf-8") as fh:
-            json.dump(content, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(f"{target}.tmp", target)
-    os.replace(tmp, path)
+        fs.atomic_write_bytes(fs.join(out_dir, name), (json.dumps(content, indent=2, ensure_ascii=False) + "\n").encode())
+    staged.commit()  # last: tokenizer.json present means the directory is complete
     return path

@@ -7,7 +7,6 @@ so Chinese evaluation sets match by 13-character spans.
 """
 from __future__ import annotations
 
-import glob
 import gzip
 import hashlib
 import json
@@ -16,8 +15,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from garden.io import fs
 from garden.io.inputs import open_decompressed
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
@@ -77,12 +76,12 @@ def read_eval_texts(path: str, fields: list[str]) -> Iterator[str]:
         return [v for v in _strings(rec)]
 
     if path.endswith(".parquet"):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+        for batch in fs.parquet_file(path).iter_batches(batch_size=4096):
             for rec in batch.to_pylist():
                 yield from record_texts(rec)
         return
     is_json = ".json" in os.path.basename(path)
-    with (gzip.open(path, "rb") if path.endswith(".gz") else open_decompressed(path)) as raw:
+    with (gzip.GzipFile(fileobj=fs.open(path, "rb")) if path.endswith(".gz") else open_decompressed(path)) as raw:
         for line in raw:
             line = line.decode("utf-8", errors="replace").strip()
             if not line:
@@ -185,5 +184,5 @@ class Decontaminate(Filter):
 
 def _expand(pattern: str) -> list[str]:
     if any(ch in pattern for ch in "*?["):
-        return sorted(glob.glob(pattern, recursive=True))
-    return [pattern] if os.path.exists(pattern) else []
+        return fs.glob(pattern)
+    return [pattern] if fs.exists(pattern) else []

@@ -6,8 +6,8 @@ from typing import ClassVar, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from garden.io import fs
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
 from garden.shuffle import reduce_files, rows_for_shard
@@ -73,7 +73,7 @@ class ExactDedup(GlobalOp):
 
     def finalize(self, ctx: StageContext) -> dict:
         files = reduce_files(ctx.work_dir)
-        drops = sum(pq.ParquetFile(f).metadata.num_rows for f in files) if files else 0
+        drops = sum(fs.parquet_file(f).metadata.num_rows for f in files) if files else 0
         return {"duplicates": drops}
 
     def prepare_apply(self, ctx: StageContext) -> None:

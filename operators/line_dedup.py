@@ -11,14 +11,13 @@ and counted once per document, so a line repeated inside one page is not boilerp
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import ClassVar, Iterator, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import regex
 
+from garden.io import fs
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
 from garden.shuffle import reduce_files
@@ -120,20 +119,18 @@ class LineDedup(GlobalOp):
 
     def finalize(self, ctx: StageContext) -> dict:
         files = reduce_files(ctx.work_dir)
-        tables = [pq.read_table(f) for f in files]
+        tables = [fs.parquet_file(f).read() for f in files]
         hashes = np.sort(np.concatenate([t.column("hash").to_numpy() for t in tables])) if tables else np.zeros(0, np.uint64)
         counts = np.concatenate([t.column("docs").to_numpy() for t in tables]) if tables else np.zeros(0, np.int64)
-        os.makedirs(ctx.work_dir, exist_ok=True)
-        tmp = os.path.join(ctx.work_dir, f"frequent.npy.tmp-{os.getpid()}")
-        with open(tmp, "wb") as fh:
+        with fs.StagedFile(fs.join(ctx.work_dir, "frequent.npy")) as staged, open(staged.local, "wb") as fh:
             np.save(fh, hashes)
-        os.replace(tmp, os.path.join(ctx.work_dir, "frequent.npy"))
         return {"frequent_units": int(len(hashes)), "unit": self.unit,
                 "max_docs_of_a_unit": int(counts.max()) if len(counts) else 0,
                 "unit_occurrences_removed": int(counts.sum())}
 
     def prepare_apply(self, ctx: StageContext) -> None:
-        self._frequent = np.load(os.path.join(ctx.work_dir, "frequent.npy"))
+        with fs.open(fs.join(ctx.work_dir, "frequent.npy"), "rb") as fh:
+            self._frequent = np.load(fh)
 
     def apply(self, docs: list[Doc], shard: int) -> list[Verdict]:
         freq = self._frequent

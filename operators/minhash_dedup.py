@@ -10,15 +10,13 @@
 """
 from __future__ import annotations
 
-import glob
-import os
 from typing import ClassVar, Iterator, Optional
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from garden.io.writer import atomic_write_json, read_json, tmp_path
+from garden.io import fs
+from garden.io.writer import atomic_write_json, read_json, write_table
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
 from garden.shuffle import reduce_files, rows_for_shard
@@ -28,13 +26,6 @@ from operators._minhash_store import SignatureReader, SignatureWriter, node_ids,
 from operators.keep_rule import KeepRule
 
 PARTITION_BITS = 6  # 64 partitions: each holds ~1/64 of all band rows
-
-
-def _write_parquet(path: str, table: pa.Table, row_group_size: int = 65536) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = tmp_path(path)
-    pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size)
-    os.replace(tmp, path)
 
 
 @register
@@ -125,7 +116,7 @@ class MinHashDedup(GlobalOp):
         reader = SignatureReader(ctx.work_dir, self.num_perm) if self.verify else None
         a, b, sim, st = candidate_edges(t.column("band").to_numpy(), t.column("hash").to_numpy(), nodes,
                                         reader.get if reader else None, self.threshold)
-        atomic_write_json(os.path.join(ctx.work_dir, "reduce-counts", f"p{partition:04d}.json"), st)
+        atomic_write_json(fs.join(ctx.work_dir, "reduce-counts", f"p{partition:04d}.json"), st)
         if len(a) == 0:
             return None
         na, nb_ = nodes[a], nodes[b]
@@ -150,7 +141,7 @@ class MinHashDedup(GlobalOp):
         ids: dict[int, str] = {}
         pairs = 0
         for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=65536):
+            for batch in fs.parquet_file(f).iter_batches(batch_size=65536):
                 cols = batch.to_pydict()
                 for a, b, ai, bi, sa, sb in zip(cols["a"], cols["b"], cols["a_id"], cols["b_id"],
                                                 cols["a_score"], cols["b_score"]):
@@ -176,15 +167,15 @@ class MinHashDedup(GlobalOp):
         clusters = pa.table({"cluster": keeper_col, "id": id_col, "shard": pa.array(shards.astype(np.int32)),
                              "row": pa.array(rows), "keeper": pa.array(~dup), "similarity": pa.array(sim)})
         clusters = clusters.take(pa.array(np.lexsort((nodes, roots))))
-        _write_parquet(os.path.join(ctx.run_dir, "dedup", "clusters.parquet"), clusters)
+        write_table(fs.join(ctx.run_dir, "dedup", "clusters.parquet"), clusters, row_group_size=65536)
         drops = pa.table({"shard": pa.array(shards[dup].astype(np.int32)), "row": pa.array(rows[dup]),
                           "id": id_col.filter(pa.array(dup)), "duplicate_of": keeper_col.filter(pa.array(dup)),
                           "similarity": pa.array(sim[dup])})
-        _write_parquet(os.path.join(ctx.work_dir, "drops.parquet"), drops, row_group_size=16384)
+        write_table(fs.join(ctx.work_dir, "drops.parquet"), drops, row_group_size=16384)
         sizes = np.unique(roots, return_counts=True)[1] if len(roots) else np.zeros(0, np.int64)
-        scanned = sum(os.path.getsize(os.path.join(ctx.work_dir, "signatures", f)) // (4 * self.num_perm)
-                      for f in os.listdir(os.path.join(ctx.work_dir, "signatures")) if f.endswith(".u32")) \
-            if os.path.isdir(os.path.join(ctx.work_dir, "signatures")) else 0
+        sig_dir = fs.join(ctx.work_dir, "signatures")
+        scanned = sum(fs.size(fs.join(sig_dir, f)) // (4 * self.num_perm)
+                      for f in fs.listdir(sig_dir) if f.endswith(".u32"))
         return {
             "documents": int(scanned),
             "bands": self._bands, "rows": self._rows,
@@ -194,13 +185,13 @@ class MinHashDedup(GlobalOp):
             "duplicates": int(dup.sum()), "largest_cluster": int(sizes.max()) if len(sizes) else 0,
             "cluster_sizes": {str(k): int(v) for k, v in zip(*np.unique(np.minimum(sizes, 10), return_counts=True))},
             "union_find_nodes": len(uf),
-            "clusters_file": os.path.relpath(os.path.join(ctx.run_dir, "dedup", "clusters.parquet"), ctx.run_dir),
+            "clusters_file": "dedup/clusters.parquet",
         }
 
     @staticmethod
     def _reduce_counts(work_dir: str) -> tuple[int, int]:
         cand = rejected = 0
-        for f in sorted(glob.glob(os.path.join(work_dir, "reduce-counts", "p*.json"))):
+        for f in fs.glob(fs.join(work_dir, "reduce-counts", "p*.json")):
             st = read_json(f)
             cand += st["candidates"]
             rejected += st["rejected"]
@@ -208,7 +199,7 @@ class MinHashDedup(GlobalOp):
 
     # -- apply: drop listed documents --------------------------------------------------
     def prepare_apply(self, ctx: StageContext) -> None:
-        self._drops_path = os.path.join(ctx.work_dir, "drops.parquet")
+        self._drops_path = fs.join(ctx.work_dir, "drops.parquet")
 
     def apply(self, docs: list[Doc], shard: int) -> list[Verdict]:
         if shard != self._apply_shard:

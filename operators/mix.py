@@ -1,10 +1,10 @@
 """`mix` and `curriculum`: token shares per source → blend.json with Megatron blend weights and epochs."""
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Optional
 
+from garden.io import fs
 from garden.operator import GlobalOp, StageContext
 from garden.registry import register
 from operators._tok_blend import build_blend, check_phases, check_weights, load_manifest
@@ -30,7 +30,7 @@ def _check_split(split: str) -> None:
 def _finish(ctx: StageContext, blend: dict) -> dict:
     for w in blend["warnings"]:
         warnings.warn(w, stacklevel=2)
-    path = os.path.join(ctx.run_dir, "blend.json")
+    path = fs.join(ctx.run_dir, "blend.json")
     return {"artifacts": {"blend": path}, "phases": [{k: ph[k] for k in ("name", "tokens", "weights", "epochs")}
                                                     for ph in blend["phases"]],
             "epochs": blend["epochs"], "warnings": blend["warnings"]}

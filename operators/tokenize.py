@@ -8,7 +8,6 @@ as read from the inputs, for any worker count. It then writes `tokens.json`.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import ClassVar, Optional
@@ -16,6 +15,7 @@ from typing import ClassVar, Optional
 import numpy as np
 import pyarrow as pa
 
+from garden.io import fs
 from garden.io.writer import atomic_write_json, read_json
 from garden.megatron_format import IndexedDatasetWriter, merge, token_dtype
 from garden.operator import GlobalOp, StageContext
@@ -127,7 +127,7 @@ class Tokenize(GlobalOp):
                                     self.threads)
         for name, source, split in dict.fromkeys(zip(names, sources, splits)):
             if name not in self._writers:
-                self._writers[name] = IndexedDatasetWriter(os.path.join(ctx.shard_dir, name), self._dtype)
+                self._writers[name] = IndexedDatasetWriter(fs.join(ctx.shard_dir, name), self._dtype)
                 self._counts[name] = {"source": source, "split": split}
         if len(set(names)) == 1:
             self._writers[names[0]].add_flat(flat, lengths)
@@ -144,32 +144,32 @@ class Tokenize(GlobalOp):
             self._start_shard(ctx)
         for name, writer in sorted(self._writers.items()):
             self._counts[name].update(writer.finalize())
-        atomic_write_json(os.path.join(ctx.shard_dir, COUNTS_FILE),
+        atomic_write_json(fs.join(ctx.shard_dir, COUNTS_FILE),
                           {"dtype": str(self._dtype), "cpu_seconds": round(self._cpu, 4), "datasets": self._counts})
         self._shard, self._writers, self._counts = -1, {}, {}
         return None
 
     def finalize(self, ctx: StageContext) -> dict:
         self._load(ctx.artifacts)
-        side = os.path.join(os.path.dirname(ctx.work_dir), "side")
+        side = fs.join(fs.dirname(ctx.work_dir), "side")
         parts: dict[str, list[str]] = {}
         meta: dict[str, dict] = {}
         cpu = 0.0
         for k in range(ctx.num_shards):
-            shard_dir = os.path.join(side, f"shard-{k:05d}")
-            counts = read_json(os.path.join(shard_dir, COUNTS_FILE))
+            shard_dir = fs.join(side, f"shard-{k:05d}")
+            counts = read_json(fs.join(shard_dir, COUNTS_FILE))
             cpu += counts.get("cpu_seconds", 0.0)
             for name, c in sorted(counts["datasets"].items()):
                 meta.setdefault(name, {"source": c["source"], "split": c["split"]})
                 if meta[name]["source"] != c["source"]:
                     raise ValueError(f"tokenize: sources {meta[name]['source']!r} and {c['source']!r} "
                                      f"map to the same file name {name!r}; rename one")
-                parts.setdefault(name, []).append(os.path.join(shard_dir, name))
-        out_dir = os.path.join(ctx.run_dir, self.output_dir)
+                parts.setdefault(name, []).append(fs.join(shard_dir, name))
+        out_dir = fs.join(ctx.run_dir, self.output_dir)
         sources: dict[str, dict] = {}
         for name in sorted(parts):
-            merged = merge(parts[name], os.path.join(out_dir, name), self._dtype)
-            entry = {"prefix": os.path.join(self.output_dir, name), **merged}
+            merged = merge(parts[name], fs.join(out_dir, name), self._dtype)
+            entry = {"prefix": fs.join(self.output_dir, name), **merged}
             src, split = meta[name]["source"], meta[name]["split"]
             if split == "train":
                 sources.setdefault(src, {}).update(entry)
@@ -180,8 +180,9 @@ class Tokenize(GlobalOp):
                 raise ValueError(f"tokenize: source {src!r} has no training documents")
         info = self._info
         tok_path = info.path
-        if os.path.abspath(tok_path).startswith(os.path.abspath(ctx.run_dir) + os.sep):
-            tok_path = os.path.relpath(tok_path, ctx.run_dir)
+        run_dir = fs.abspath(ctx.run_dir).rstrip("/") + "/"
+        if fs.abspath(tok_path).startswith(run_dir):
+            tok_path = fs.abspath(tok_path)[len(run_dir):]
         manifest = {
             "version": 1,
             "tokenizer": {"path": tok_path, "vocab_size": info.vocab_size, "eod_id": info.eod_id,
@@ -191,7 +192,7 @@ class Tokenize(GlobalOp):
             "order": "per source, documents in input order (shard by shard)",
             "sources": dict(sorted(sources.items())),
         }
-        path = os.path.join(ctx.run_dir, "tokens.json")
+        path = fs.join(ctx.run_dir, "tokens.json")
         atomic_write_json(path, manifest)
         totals = {"documents": sum(e["documents"] for e in sources.values()),
                   "tokens": sum(e["tokens"] for e in sources.values())}

@@ -1,14 +1,12 @@
 """`train_tokenizer`: byte-level BPE trained on the kept documents (or a seeded sample of them)."""
 from __future__ import annotations
 
-import glob
-import os
 from typing import ClassVar, Iterator, Optional
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from garden.io import fs
 from garden.io.writer import atomic_write_json
 from garden.executor.tasks import read_output
 from garden.operator import GlobalOp, StageContext
@@ -99,8 +97,8 @@ class TrainTokenizer(GlobalOp):
 
     # -- finalize: choose, read texts back, train, check ------------------------------------
     def finalize(self, ctx: StageContext) -> dict:
-        scan_files = sorted(glob.glob(os.path.join(os.path.dirname(ctx.work_dir), "scan", "shard-*", "rows.parquet")))
-        keys = pa.concat_tables([pq.read_table(f) for f in scan_files]) if scan_files else None
+        scan_files = fs.glob(fs.join(fs.dirname(ctx.work_dir), "scan", "shard-*", "rows.parquet"))
+        keys = pa.concat_tables([fs.parquet_file(f).read() for f in scan_files]) if scan_files else None
         if keys is None or keys.num_rows == 0:
             raise ValueError("train_tokenizer: no documents to train on")
         train_rows, check_rows, held_out = choose(keys, self.sample_docs, self.check_docs, self.balance_sources)
@@ -120,15 +118,16 @@ class TrainTokenizer(GlobalOp):
 
         tok = train_bpe(texts(), self.vocab_size, self.min_frequency, self.eod_token, list(self.special_tokens),
                         self.pre_tokenizer or {}, self.max_token_length)
-        out_dir = os.path.join(ctx.run_dir, "tokenizer")
+        out_dir = fs.join(ctx.run_dir, "tokenizer")
         path = save_tokenizer_dir(tok, out_dir, self.eod_token, list(self.special_tokens), self.model_max_length)
         from tokenizers import Tokenizer
 
         report = CompressionReport()
-        report.add(Tokenizer.from_file(path), check_docs)
+        with fs.local_copy(path) as saved:  # check what was written, not the object in memory
+            report.add(Tokenizer.from_file(saved), check_docs)
         summary = {"vocab_size": tok.get_vocab_size(with_added_tokens=True), "eod_id": tok.token_to_id(self.eod_token),
                    "eod_token": self.eod_token, "trained_on": counts, "check_held_out": held_out, **report.summary()}
-        atomic_write_json(os.path.join(out_dir, "report.json"), summary)
+        atomic_write_json(fs.join(out_dir, "report.json"), summary)
         report.raise_on_failure()
         return {"artifacts": {"tokenizer": path}, **summary}
 

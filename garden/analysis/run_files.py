@@ -5,13 +5,10 @@ soon as it has enough examples, and never holds a whole shard's texts.
 """
 from __future__ import annotations
 
-import glob
 import json
-import os
 from typing import Iterable, Iterator
 
-import pyarrow.parquet as pq
-
+from garden.io import fs
 from garden.io.inputs import open_decompressed
 
 SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
@@ -21,15 +18,15 @@ def part_files(directory: str) -> list[str]:
     """Completed shard files of an output directory (temp files of a killed run are skipped)."""
     files = []
     for suffix in SUFFIXES:
-        files += glob.glob(os.path.join(directory, f"*{suffix}"))
-    return sorted(f for f in files if ".tmp-" not in os.path.basename(f))
+        files += fs.glob(fs.join(directory, f"*{suffix}"))
+    return sorted(f for f in files if ".tmp-" not in f.rsplit("/", 1)[-1])
 
 
 def iter_rows(path: str, columns: Iterable[str] | None = None, batch_size: int = 4096) -> Iterator[dict]:
     """Rows of one output file as dicts, restricted to `columns` that exist (all when None)."""
     wanted = list(columns) if columns is not None else None
     if path.endswith(".parquet"):
-        pf = pq.ParquetFile(path)
+        pf = fs.parquet_file(path)
         names = pf.schema_arrow.names
         cols = [c for c in wanted if c in names] if wanted is not None else None
         for batch in pf.iter_batches(batch_size=batch_size, columns=cols):
@@ -46,7 +43,7 @@ def iter_rows(path: str, columns: Iterable[str] | None = None, batch_size: int =
 def has_column(path: str, column: str) -> bool:
     """Whether an output file has `column` (parquet: from the schema; jsonl: from its first row)."""
     if path.endswith(".parquet"):
-        return column in pq.ParquetFile(path).schema_arrow.names
+        return column in fs.parquet_file(path).schema_arrow.names
     for row in iter_rows(path):
         return column in row
     return False
@@ -61,9 +58,10 @@ def find_texts(paths: list[str], ids: set[str], limit_files: int = 200) -> dict[
         if path.endswith(".parquet"):
             import pyarrow.dataset as ds
 
-            names = pq.ParquetFile(path).schema_arrow.names
+            names = fs.parquet_file(path).schema_arrow.names
             cols = [c for c in ("id", "text", "source", "lang", "reason", "duplicate_of", "similarity") if c in names]
-            table = ds.dataset(path, format="parquet").to_table(columns=cols, filter=ds.field("id").isin(list(ids)))
+            source, filesystem = fs.arrow(path)
+            table = ds.dataset(source, format="parquet", filesystem=filesystem).to_table(columns=cols, filter=ds.field("id").isin(list(ids)))
             for row in table.to_pylist():
                 found.setdefault(row["id"], row)
         else:

@@ -6,12 +6,12 @@ is bounded by the range, not by the corpus.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 
 import numpy as np
 
-from garden.io.writer import tmp_path
+from garden.io import fs
 
 RANGES = 16
 
@@ -22,15 +22,18 @@ def id_hash(doc_id: str) -> int:
 
 def write_id_hashes(path: str, ids: list[str]) -> None:
     arr = np.sort(np.fromiter((id_hash(i) for i in ids), dtype=np.uint64, count=len(ids)))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = tmp_path(path) + ".npy"
-    np.save(tmp, arr)
-    os.replace(tmp, path)
+    with fs.StagedFile(path) as staged, open(staged.local, "wb") as fh:
+        np.save(fh, arr)
 
 
 def find_duplicate_ids(paths: list[str]) -> tuple[int, list[int]]:
     """(documents whose id also occurs in another shard, a few of those hashes)."""
-    arrays = [np.load(p, mmap_mode="r") for p in paths if os.path.exists(p)]
+    with contextlib.ExitStack() as stack:
+        local = [stack.enter_context(fs.local_copy(p)) for p in paths if fs.exists(p)]
+        return _find_duplicates([np.load(p, mmap_mode="r") for p in local])
+
+
+def _find_duplicates(arrays: list[np.ndarray]) -> tuple[int, list[int]]:
     edges = [np.uint64(i * (2**64 // RANGES)) for i in range(RANGES)] + [None]
     dups, examples = 0, []
     for lo, hi in zip(edges[:-1], edges[1:]):

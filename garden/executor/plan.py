@@ -8,7 +8,6 @@ inputs invalidates exactly that stage and what follows it.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
 import os
@@ -16,6 +15,7 @@ import os
 import pyarrow as pa
 
 from garden import __version__
+from garden.io import fs
 from garden.recipe import OpSpec, Recipe
 
 BASE_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()), ("meta", pa.string())])
@@ -110,9 +110,18 @@ def referenced_files(params: dict) -> list[str]:
         elif isinstance(value, dict):
             values.extend(value.values())
         elif isinstance(value, str) and value and len(value) < 4096:
-            paths = sorted(glob.glob(value)) if any(c in value for c in "*?[") else [value]
-            found.extend(file_fingerprint(p) for p in paths if os.path.isfile(p))
+            paths = fs.glob(value) if any(c in value for c in "*?[") else [value]
+            found.extend(file_fingerprint(p) for p in paths if _is_file(p))
     return sorted(found)
+
+
+def _is_file(value: str) -> bool:
+    if fs.is_url(value):  # only URLs of a filesystem fsspec knows; any other string is no file
+        try:
+            return fs.isfile(value)
+        except Exception:
+            return False
+    return os.path.isfile(value)
 
 
 def reject_schema(stage: Stage, spec: OpSpec) -> pa.Schema:

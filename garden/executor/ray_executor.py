@@ -77,6 +77,8 @@ def remove_attempt_leftovers(task: dict) -> int:
     """
     removed = 0
     for path, is_dir in _leftover_targets(task):
+        if "://" in path:
+            continue  # writes to URLs are staged on the worker's disk, never next to the output
         pattern = os.path.join(glob.escape(path), "**", "*.tmp-*") if is_dir else glob.escape(path) + ".tmp-*"
         for leftover in glob.glob(pattern, recursive=True):
             if TEMP_RE.search(leftover):
@@ -146,7 +148,7 @@ def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: 
         if os.path.isdir(driver_cwd):
             os.chdir(driver_cwd)  # relative recipe paths resolve as on the driver
         else:
-            relative = [p for p in _task_paths(task) if not os.path.isabs(p)]
+            relative = [p for p in _task_paths(task) if not os.path.isabs(p) and "://" not in p]
             if relative:
                 raise FileNotFoundError(
                     f"'{relative[0]}' is relative to the driver's directory {driver_cwd}, which this node "

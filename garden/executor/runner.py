@@ -1,19 +1,29 @@
 """Drive a recipe through its stages: plan, skip completed work, run tasks, account, summarise."""
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import time
 from collections import Counter, defaultdict
 from typing import Any
 
 from garden.executor.plan import RunPaths, Stage, build_plan, op_key, op_label, reject_schema
+from garden.io import fs
 from garden.io.inputs import InputShard, plan_fingerprint, plan_inputs
 from garden.io.writer import EXTENSIONS, atomic_write_bytes, atomic_write_json, read_json
 from garden.operator import StageContext
 from garden.progress import Progress
 from garden.recipe import Recipe
+
+
+def _existing(paths) -> set[str]:
+    """The paths that exist, with one listing per directory (a request each on object stores)."""
+    by_dir: dict[str, list[str]] = defaultdict(list)
+    for p in paths:
+        by_dir[fs.dirname(p)].append(p)
+    found: set[str] = set()
+    for d, ps in by_dir.items():
+        names = set(fs.listdir(d))
+        found.update(p for p in ps if p.rsplit("/", 1)[-1] in names)
+    return found
 
 
 class AccountingError(RuntimeError):
@@ -22,8 +32,8 @@ class AccountingError(RuntimeError):
 
 def _load_plan(recipe: Recipe, paths: RunPaths) -> tuple[str, list[InputShard]]:
     fp = plan_fingerprint(recipe.inputs, recipe.shard_size)
-    cache = os.path.join(paths.work, "plan.json")
-    if os.path.exists(cache):
+    cache = fs.join(paths.work, "plan.json")
+    if fs.exists(cache):
         cached = read_json(cache)
         if cached.get("fingerprint") == fp:
             return fp, [InputShard(**s) for s in cached["shards"]]
@@ -34,21 +44,21 @@ def _load_plan(recipe: Recipe, paths: RunPaths) -> tuple[str, list[InputShard]]:
 
 def _clean_stage(stage: Stage, recipe: Recipe, paths: RunPaths) -> None:
     """Remove everything a stage wrote, so a changed recipe or input recomputes it."""
-    shutil.rmtree(paths.stage_dir(stage), ignore_errors=True)
+    fs.rmtree(paths.stage_dir(stage))
     for spec in stage.all_ops():
         if stage.kind == "stream":
-            shutil.rmtree(paths.rejected_dir(op_label(spec, recipe)), ignore_errors=True)
-    for f in glob.glob(os.path.join(paths.quarantine, f"s{stage.index:02d}-*")):
-        os.remove(f)
+            fs.rmtree(paths.rejected_dir(op_label(spec, recipe)))
+    for f in fs.glob(fs.join(paths.quarantine, f"s{stage.index:02d}-*")):
+        fs.remove(f)
     if stage.final:
-        shutil.rmtree(paths.data, ignore_errors=True)
+        fs.rmtree(paths.data)
 
 
 def _check_fingerprint(stage: Stage, recipe: Recipe, paths: RunPaths) -> None:
-    fp_path = os.path.join(paths.stage_dir(stage), "fingerprint")
-    if os.path.exists(fp_path):
-        with open(fp_path) as fh:
-            if fh.read().strip() == stage.fingerprint:
+    fp_path = fs.join(paths.stage_dir(stage), "fingerprint")
+    if fs.exists(fp_path):
+        with fs.open(fp_path, "rb") as fh:
+            if fh.read().decode().strip() == stage.fingerprint:
                 return
     _clean_stage(stage, recipe, paths)
     atomic_write_bytes(fp_path, stage.fingerprint.encode())
@@ -66,13 +76,14 @@ class Run:
 
     # -- helpers -----------------------------------------------------------------------
     def _ctx(self, stage: Stage, **kw) -> dict:
-        work = os.path.join(self.paths.stage_dir(stage), "op")
+        work = fs.join(self.paths.stage_dir(stage), "op")
         return dict(run_dir=self.paths.root, work_dir=work, artifacts=dict(self.artifacts), **kw)
 
     def _execute(self, label: str, fn: str, all_tasks: list[dict], describe) -> list[dict]:
         results, todo = [], []
+        done = _existing(t["marker"] for t in all_tasks)
         for t in all_tasks:
-            if os.path.exists(t["marker"]):
+            if t["marker"] in done:
                 results.append(read_json(t["marker"]))
             else:
                 todo.append(t)
@@ -87,7 +98,7 @@ class Run:
     def run_stream(self, stage: Stage, inputs: list[Any], in_schema) -> list[str]:
         sdir = self.paths.stage_dir(stage)
         fmt = self.recipe.output_format if stage.final else "parquet"
-        out_dir = self.paths.data if stage.final else os.path.join(sdir, "data")
+        out_dir = self.paths.data if stage.final else fs.join(sdir, "data")
         ops = []
         rejects = {}
         for spec in stage.all_ops():
@@ -102,20 +113,20 @@ class Run:
             rejects[label] = {"schema": reject_schema(stage, spec), "path": None}
         task_list, outputs = [], []
         for k, src in enumerate(inputs):
-            out_path = os.path.join(out_dir, f"part-{k:05d}{EXTENSIONS[fmt]}")
+            out_path = fs.join(out_dir, f"part-{k:05d}{EXTENSIONS[fmt]}")
             outputs.append(out_path)
             task = {
                 "stage": stage.index, "shard": k, "ops": ops, "schema": stage.schema, "out_path": out_path,
                 "out_format": fmt, "batch_size": self.recipe.batch_size,
                 "rejects": {label: {"schema": r["schema"],
-                                    "path": os.path.join(self.paths.rejected_dir(label), f"part-{k:05d}{EXTENSIONS[fmt]}")}
+                                    "path": fs.join(self.paths.rejected_dir(label), f"part-{k:05d}{EXTENSIONS[fmt]}")}
                             for label, r in rejects.items()},
-                "quarantine_path": os.path.join(self.paths.quarantine, f"s{stage.index:02d}-part-{k:05d}.jsonl"),
-                "marker": os.path.join(sdir, "done", f"shard-{k:05d}.json"),
+                "quarantine_path": fs.join(self.paths.quarantine, f"s{stage.index:02d}-part-{k:05d}.jsonl"),
+                "marker": fs.join(sdir, "done", f"shard-{k:05d}.json"),
             }
             if isinstance(src, InputShard):
                 task["input_shard"] = src.to_dict()
-                task["ids_path"] = os.path.join(sdir, "ids", f"shard-{k:05d}.npy")
+                task["ids_path"] = fs.join(sdir, "ids", f"shard-{k:05d}.npy")
             else:
                 task["in_path"], task["in_schema"] = src, in_schema
             task_list.append(task)
@@ -139,16 +150,16 @@ class Run:
 
         if cls.scan is not GlobalOp.scan or cls.scan_end is not GlobalOp.scan_end:
             t0 = time.perf_counter()
-            scan_dir = os.path.join(sdir, "scan")
+            scan_dir = fs.join(sdir, "scan")
             task_list = []
             for k, path in enumerate(inputs):
                 ctx = self._ctx(stage, shard=k, num_shards=len(inputs),
-                                shard_dir=os.path.join(sdir, "side", f"shard-{k:05d}") if cls.scan_side_outputs else "")
+                                shard_dir=fs.join(sdir, "side", f"shard-{k:05d}") if cls.scan_side_outputs else "")
                 task_list.append({"stage": stage.index, "shard": k, "name": spec.name, "params": spec.params,
                                   "ctx": ctx, "in_path": path, "in_schema": in_schema,
                                   "batch_size": self.recipe.batch_size,
-                                  "out_dir": os.path.join(scan_dir, f"shard-{k:05d}"),
-                                  "marker": os.path.join(sdir, "done", f"scan-{k:05d}.json")})
+                                  "out_dir": fs.join(scan_dir, f"shard-{k:05d}"),
+                                  "marker": fs.join(sdir, "done", f"scan-{k:05d}.json")})
             res = self._execute(f"stage {stage.index}: {spec.name} scan", "scan", task_list,
                                 lambda t: f"stage {stage.index} ({spec.name} scan) shard {t['shard']} ({t['in_path']})")
             stats["phases"]["scan"] = {"seconds": round(time.perf_counter() - t0, 3),
@@ -157,22 +168,22 @@ class Run:
             t0 = time.perf_counter()
             task_list = [{"stage": stage.index, "partition": p, "name": spec.name, "params": spec.params,
                           "ctx": self._ctx(stage, shard=p, num_shards=len(inputs)),
-                          "scan_dir": os.path.join(sdir, "scan"),
-                          "out_path": os.path.join(sdir, "reduce", f"p{p:04d}.parquet"),
-                          "marker": os.path.join(sdir, "done", f"reduce-{p:04d}.json")}
+                          "scan_dir": fs.join(sdir, "scan"),
+                          "out_path": fs.join(sdir, "reduce", f"p{p:04d}.parquet"),
+                          "marker": fs.join(sdir, "done", f"reduce-{p:04d}.json")}
                          for p in range(cls.num_partitions)]
             res = self._execute(f"stage {stage.index}: {spec.name} reduce", "reduce", task_list,
                                 lambda t: f"stage {stage.index} ({spec.name} reduce) partition {t['partition']}")
             stats["phases"]["reduce"] = {"seconds": round(time.perf_counter() - t0, 3),
                                          "rows": sum(r["rows_out"] for r in res)}
-        marker = os.path.join(sdir, "done", "finalize.json")
-        if os.path.exists(marker):
+        marker = fs.join(sdir, "done", "finalize.json")
+        if fs.exists(marker):
             final = read_json(marker)
         else:
             t0 = time.perf_counter()
             self.progress.log(f"stage {stage.index}: {spec.name} finalize")
             ctx = StageContext(**self._ctx(stage, num_shards=len(inputs), input_shards=tuple(inputs)))
-            os.makedirs(ctx.work_dir, exist_ok=True)
+            fs.makedirs(ctx.work_dir)
             final = op.finalize(ctx) or {}
             final["seconds"] = round(time.perf_counter() - t0, 3)
             atomic_write_json(marker, final)
@@ -184,7 +195,7 @@ class Run:
     # -- the whole run -----------------------------------------------------------------
     def execute(self) -> dict:
         t0 = time.time()
-        os.makedirs(self.paths.work, exist_ok=True)
+        fs.makedirs(self.paths.work)
         fp, shards = _load_plan(self.recipe, self.paths)
         stages = build_plan(self.recipe, fp)
         self.stages = stages
@@ -211,8 +222,8 @@ class Run:
         from garden.executor.id_check import find_duplicate_ids, id_hash
         from garden.executor.tasks import read_output
 
-        ids_dir = os.path.join(self.paths.stage_dir(stage), "ids")
-        paths = [os.path.join(ids_dir, f"shard-{k:05d}.npy") for k in range(len(outputs))]
+        ids_dir = fs.join(self.paths.stage_dir(stage), "ids")
+        paths = [fs.join(ids_dir, f"shard-{k:05d}.npy") for k in range(len(outputs))]
         dups, hashes = find_duplicate_ids(paths)
         examples: list[str] = []
         wanted = set(hashes)
@@ -291,7 +302,7 @@ class Run:
             "seconds": round(seconds, 3),
         }
         stats["accounting_ok"] = input_docs == kept + rejected + quarantined
-        atomic_write_json(os.path.join(self.paths.root, "stats.json"), stats)
+        atomic_write_json(fs.join(self.paths.root, "stats.json"), stats)
         if not stats["accounting_ok"]:
             raise AccountingError(
                 f"documents lost: input {input_docs} != kept {kept} + rejected {rejected} + quarantined {quarantined}")

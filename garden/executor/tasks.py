@@ -5,7 +5,6 @@ outputs atomically and then its completion marker; a re-run skips tasks whose ma
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import time
@@ -14,13 +13,13 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from garden import registry
 from garden.executor.fused import OpRun
 from garden.io.inputs import InputShard
 from garden.io.reader import ReadResult, read_shard
-from garden.io.writer import ShardWriter, atomic_write_json, write_jsonl_atomic
+from garden.io import fs
+from garden.io.writer import ShardWriter, atomic_write_json, write_jsonl_atomic, write_table
 from garden.operator import GlobalOp, Operator, StageContext
 
 _OPS: dict[str, Operator] = {}
@@ -73,7 +72,7 @@ def get_op(name: str, params: dict, prepare: dict | None = None) -> Operator:
 def read_output(path: str, schema: pa.Schema | None, batch_size: int) -> Iterator[pa.RecordBatch]:
     """Batches of a stage output shard (parquet, or Garden's own jsonl variants)."""
     if path.endswith(".parquet"):
-        pf = pq.ParquetFile(path)
+        pf = fs.parquet_file(path)
         yield from pf.iter_batches(batch_size=batch_size)
         return
     from garden.io.inputs import open_decompressed
@@ -193,7 +192,7 @@ def run_scan_task(task: dict) -> dict:
     assert isinstance(op, GlobalOp)
     ctx = StageContext(**task["ctx"])
     if ctx.shard_dir:
-        os.makedirs(ctx.shard_dir, exist_ok=True)
+        fs.makedirs(ctx.shard_dir)
     tables: list[pa.Table] = []
     rows = 0
     for batch in read_output(task["in_path"], task["in_schema"], task["batch_size"]):
@@ -209,7 +208,6 @@ def run_scan_task(task: dict) -> dict:
         tables.append(tail)
     written = 0
     out_dir = task["out_dir"]
-    os.makedirs(out_dir, exist_ok=True)
     if tables:
         table = pa.concat_tables(tables)
         written = table.num_rows
@@ -218,9 +216,9 @@ def run_scan_task(task: dict) -> dict:
             for p in range(op.num_partitions):
                 piece = table.filter(pc.equal(parts, p))
                 if piece.num_rows:
-                    _write_table(os.path.join(out_dir, f"p{p:04d}.parquet"), piece)
+                    write_table(fs.join(out_dir, f"p{p:04d}.parquet"), piece)
         else:
-            _write_table(os.path.join(out_dir, "rows.parquet"), table)
+            write_table(fs.join(out_dir, "rows.parquet"), table)
     stats = {"shard": task["shard"], "rows_in": rows, "rows_out": written,
              "seconds": round(time.perf_counter() - start, 4)}
     _write_marker(task["marker"], stats)
@@ -234,29 +232,20 @@ def run_reduce_task(task: dict) -> dict:
     assert isinstance(op, GlobalOp)
     ctx = StageContext(**task["ctx"])
     part = task["partition"]
-    files = sorted(glob.glob(os.path.join(task["scan_dir"], "shard-*", f"p{part:04d}.parquet")))
+    files = fs.glob(fs.join(task["scan_dir"], "shard-*", f"p{part:04d}.parquet"))
 
     def rows() -> Iterator[pa.RecordBatch]:
         for f in files:
-            yield from pq.ParquetFile(f).iter_batches(batch_size=65536)
+            yield from fs.parquet_file(f).iter_batches(batch_size=65536)
 
     out = op.reduce(part, rows(), ctx)
     n = 0
     if out is not None and out.num_rows:
         n = out.num_rows
-        _write_table(task["out_path"], out)
+        write_table(task["out_path"], out)
     stats = {"partition": part, "files": len(files), "rows_out": n, "seconds": round(time.perf_counter() - start, 4)}
     _write_marker(task["marker"], stats)
     return stats
-
-
-def _write_table(path: str, table: pa.Table) -> None:
-    from garden.io.writer import tmp_path
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = tmp_path(path)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
 
 
 def call(fn_name: str, task: dict) -> Any:

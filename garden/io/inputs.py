@@ -14,8 +14,7 @@ import json
 import os
 from typing import Iterator
 
-import pyarrow.parquet as pq
-
+from garden.io import fs
 from garden.recipe import InputSpec
 
 CHUNK = 8 * 1024 * 1024
@@ -54,10 +53,10 @@ def open_decompressed(path: str) -> io.BufferedIOBase:
     if fmt == "jsonl.gz":
         import gzip
 
-        return gzip.open(path, "rb")
+        return gzip.GzipFile(fileobj=fs.open(path, "rb"), mode="rb") if fs.is_url(path) else gzip.open(path, "rb")
     if fmt == "jsonl.zst":
         return io.BufferedReader(_ZstdRaw(path), buffer_size=CHUNK)
-    return open(path, "rb")
+    return fs.open(path, "rb")
 
 
 class _ZstdRaw(io.RawIOBase):
@@ -71,7 +70,7 @@ class _ZstdRaw(io.RawIOBase):
         import zstandard
 
         self._zstd = zstandard
-        self._fh = open(path, "rb")
+        self._fh = fs.open(path, "rb")
         self._dobj = zstandard.ZstdDecompressor().decompressobj()
         self._pending = b""
         self._in_frame = False
@@ -106,15 +105,14 @@ class _ZstdRaw(io.RawIOBase):
 
 
 def file_fingerprint(path: str) -> str:
-    st = os.stat(path)
-    return f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
+    return fs.fingerprint(path)
 
 
 def _plain_ranges(path: str, shard_size: int) -> list[tuple[int, int, int]]:
     """(start, end, first_line) byte ranges aligned to line starts."""
-    size = os.path.getsize(path)
+    size = fs.size(path)
     starts = [0]
-    with open(path, "rb") as fh:
+    with fs.open(path, "rb") as fh:
         target = shard_size
         while target < size:
             fh.seek(target)
@@ -161,6 +159,12 @@ def _compressed_ranges(path: str, shard_size: int) -> list[tuple[int, int, int, 
     return ranges
 
 
+def _relative(path: str, base: str) -> str:
+    if fs.is_url(path):
+        return path[len(base):].lstrip("/") if path.startswith(base) else path.split("://", 1)[1]
+    return os.path.relpath(path, base)
+
+
 def plan_inputs(inputs: list[InputSpec], shard_size: int) -> list[InputShard]:
     shards: list[InputShard] = []
 
@@ -170,10 +174,10 @@ def plan_inputs(inputs: list[InputSpec], shard_size: int) -> list[InputShard]:
     for spec in inputs:
         base = spec.base_dir()
         for path in spec.files():
-            rel = os.path.relpath(path, base)
+            rel = _relative(path, base)
             fmt = file_format(path)
             common = dict(path=path, source=spec.source, rel=rel, text_field=spec.text_field, id_field=spec.id_field)
-            size = os.path.getsize(path)
+            size = fs.size(path)
             if fmt == "jsonl":
                 for start, end, first in _plain_ranges(path, shard_size):
                     add(format=fmt, start=start, end=end, first_line=first, size=end - start, **common)
@@ -187,7 +191,7 @@ def plan_inputs(inputs: list[InputSpec], shard_size: int) -> list[InputShard]:
                     add(format=fmt, start=start, end=end, first_line=first, size=max(1, size * nbytes // total), **common)
             else:
                 try:
-                    meta = pq.ParquetFile(path).metadata
+                    meta = fs.parquet_file(path).metadata
                 except Exception as exc:  # corrupt parquet: reported as one quarantined record
                     add(format="broken", start=0, end=-1, first_line=0, size=size, error=f"{type(exc).__name__}: {exc}", **common)
                     continue
@@ -216,7 +220,7 @@ def plan_fingerprint(inputs: list[InputSpec], shard_size: int) -> str:
 def iter_lines(shard: InputShard) -> Iterator[tuple[int, int, bytes]]:
     """Yield (line_number, byte_offset, raw_line) of a jsonl shard; may raise at a truncation."""
     if shard.format == "jsonl":
-        with open(shard.path, "rb") as fh:
+        with fs.open(shard.path, "rb") as fh:
             fh.seek(shard.start)
             pos, line = shard.start, shard.first_line
             while pos < shard.end:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-import pyarrow.parquet as pq
-
+from garden.io import fs
 from garden.io.inputs import InputShard, iter_lines
 
 SNIPPET = 200
@@ -105,7 +104,7 @@ def read_shard(shard: InputShard, result: ReadResult, batch_size: int) -> Iterat
 def _read_parquet(shard: InputShard, result: ReadResult, batch_size: int) -> Iterator[list[dict]]:
     row = shard.first_line
     try:
-        pf = pq.ParquetFile(shard.path)
+        pf = fs.parquet_file(shard.path)
         groups = list(range(shard.start, shard.end))
         if not groups:
             return

@@ -1,30 +1,23 @@
-"""Atomic shard writers: write to a temp file next to the target, rename when complete.
+"""Atomic shard writers: write to a staged file, move it into place when complete.
 
 A reader never sees a half-written shard, and a killed run leaves only temp files that the
-next run overwrites.
+next run overwrites (locally) or nothing at all (object stores; see garden.io.fs).
 """
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from garden.io import fs
+
 EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "jsonl.zst": ".jsonl.zst"}
 
 
-def tmp_path(path: str) -> str:
-    return f"{path}.tmp-{os.getpid()}"
-
-
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = tmp_path(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    fs.atomic_write_bytes(path, data)
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
@@ -32,8 +25,14 @@ def atomic_write_json(path: str, obj: Any) -> None:
 
 
 def read_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    with fs.open(path, "rb") as fh:
+        return json.loads(fh.read())
+
+
+def write_table(path: str, table: pa.Table, **kwargs: Any) -> None:
+    """One parquet file (zstd), atomically."""
+    with fs.StagedFile(path) as staged:
+        pq.write_table(table, staged.local, compression="zstd", **kwargs)
 
 
 def _open_text_stream(path: str, fmt: str):
@@ -57,10 +56,10 @@ class ShardWriter:
         self.schema = schema
         self.fmt = fmt
         self.rows = 0
-        self._tmp = tmp_path(path)
+        self._staged = fs.StagedFile(path)
+        self._tmp = self._staged.local
         self._parquet: pq.ParquetWriter | None = None
         self._stream = None
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         if fmt == "parquet":
             # Dictionaries and min/max statistics of unique long strings cost time and save nothing.
             plain = {"id", "text", "meta"}
@@ -86,7 +85,7 @@ class ShardWriter:
             self._parquet.close()
         else:
             self._stream.close()
-        os.replace(self._tmp, self.path)
+        self._staged.commit()
 
     def abort(self) -> None:
         try:
@@ -95,8 +94,7 @@ class ShardWriter:
             elif self._stream is not None:
                 self._stream.close()
         finally:
-            if os.path.exists(self._tmp):
-                os.remove(self._tmp)
+            self._staged.abort()
 
 
 def write_jsonl_atomic(path: str, rows: list[dict]) -> None:

@@ -1,0 +1,252 @@
+"""File access for local paths and fsspec URLs (s3://, gs://, az://, hdfs://, file://, ...).
+
+Local paths use the OS directly: fastest, and temp file + rename makes every write atomic.
+A URL goes through fsspec. Object stores have no rename, but a whole-object PUT becomes
+visible at once; so a write to a URL is staged in a local temp file and uploaded in one call
+when it is complete. Readers never see part of a file, and a task killed before the upload
+leaves nothing behind. Completion markers are written last, as locally, so resume works the
+same way on both.
+
+Credentials and endpoints come from the usual places of each backend (AWS_* variables and
+~/.aws for s3fs, GOOGLE_APPLICATION_CREDENTIALS for gcsfs, ...) or fsspec's own configuration
+(FSSPEC_S3_ENDPOINT_URL and the like); Garden passes none of its own.
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import glob as _glob
+import os
+import posixpath
+import shutil
+import tempfile
+from typing import IO, Any, Iterator
+
+
+def is_url(path: str) -> bool:
+    return "://" in path
+
+
+def _fs(path: str) -> tuple[Any, str]:
+    try:
+        import fsspec
+    except ImportError:  # pragma: no cover - fsspec is a dependency
+        raise RuntimeError(f"'{path}' is a URL: install fsspec and its backend (s3fs, gcsfs, ...)") from None
+    try:
+        return fsspec.core.url_to_fs(path)
+    except (ImportError, ValueError) as exc:
+        raise RuntimeError(f"cannot open '{path}': {exc}") from None
+
+
+def _fresh(path: str) -> tuple[Any, str]:
+    """The filesystem with its listing cache dropped: other processes write here too."""
+    fs, stripped = _fs(path)
+    fs.invalidate_cache()
+    return fs, stripped
+
+
+def join(base: str, *parts: str) -> str:
+    return posixpath.join(base, *parts) if is_url(base) else os.path.join(base, *parts)
+
+
+def dirname(path: str) -> str:
+    return posixpath.dirname(path.rstrip("/")) if is_url(path) else os.path.dirname(path)
+
+
+def abspath(path: str) -> str:
+    return path if is_url(path) else os.path.abspath(path)
+
+
+def exists(path: str) -> bool:
+    if not is_url(path):
+        return os.path.exists(path)
+    fs, p = _fresh(path)
+    return fs.exists(p)
+
+
+def isdir(path: str) -> bool:
+    if not is_url(path):
+        return os.path.isdir(path)
+    fs, p = _fresh(path)
+    return fs.isdir(p)
+
+
+def isfile(path: str) -> bool:
+    if not is_url(path):
+        return os.path.isfile(path)
+    fs, p = _fresh(path)
+    return fs.isfile(p)
+
+
+def size(path: str) -> int:
+    if not is_url(path):
+        return os.path.getsize(path)
+    fs, p = _fs(path)
+    return int(fs.size(p))
+
+
+def fingerprint(path: str) -> str:
+    """Changes when the file's content may have changed (size + mtime, or the store's ETag)."""
+    if not is_url(path):
+        st = os.stat(path)
+        return f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
+    fs, p = _fresh(path)
+    info = fs.info(p)
+    tag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("LastModified") \
+        or info.get("mtime") or info.get("updated") or ""
+    return f"{path}:{info.get('size')}:{tag}"
+
+
+def glob(pattern: str) -> list[str]:
+    """Sorted matches; `**` matches across directories."""
+    if not is_url(pattern):
+        return sorted(_glob.glob(pattern, recursive=True))
+    fs, p = _fresh(pattern)
+    return sorted(fs.unstrip_protocol(m) for m in fs.glob(p))
+
+
+def listdir(path: str) -> list[str]:
+    """Names (not paths) of the entries of a directory; [] when it does not exist."""
+    if not is_url(path):
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+    fs, p = _fresh(path)
+    try:
+        return sorted(posixpath.basename(e.rstrip("/")) for e in fs.ls(p, detail=False))
+    except FileNotFoundError:
+        return []
+
+
+def makedirs(path: str) -> None:
+    """Create a local directory; object stores have none to create."""
+    if not is_url(path):
+        os.makedirs(path or ".", exist_ok=True)
+        return
+    fs, p = _fs(path)
+    if "local" in fs.protocol or "file" in fs.protocol:
+        fs.makedirs(p, exist_ok=True)
+
+
+def remove(path: str) -> None:
+    """Delete a file if it exists."""
+    if not is_url(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        return
+    fs, p = _fresh(path)
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm_file(p)
+
+
+def rmtree(path: str) -> None:
+    """Delete a directory and everything in it, if it exists."""
+    if not is_url(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    fs, p = _fresh(path)
+    if fs.exists(p):
+        fs.rm(p, recursive=True)
+
+
+def open(path: str, mode: str = "rb", **kwargs: Any) -> IO:  # noqa: A001 - mirrors builtins.open
+    """Open for reading. Writes go through `StagedFile` / `atomic_write_bytes`, which are atomic."""
+    if not is_url(path):
+        return builtins.open(path, mode, **kwargs)
+    fs, p = _fs(path)
+    return fs.open(p, mode, **kwargs)
+
+
+def arrow(path: str) -> tuple[str, Any]:
+    """(path, filesystem) for pyarrow readers: (path, None) locally, fsspec's filesystem for a URL."""
+    if not is_url(path):
+        return path, None
+    fs, p = _fs(path)
+    return p, fs
+
+
+def arrow_many(paths: list[str]) -> tuple[list[str], Any]:
+    """Like `arrow` for a list of files on one filesystem (a dataset)."""
+    if not paths or not is_url(paths[0]):
+        return list(paths), None
+    fs, _ = _fs(paths[0])
+    return [_fs(p)[1] for p in paths], fs
+
+
+def staging_dir() -> str:
+    """Where writes to URLs are staged before upload (GARDEN_TMPDIR, else the system temp dir)."""
+    return os.environ.get("GARDEN_TMPDIR") or tempfile.gettempdir()
+
+
+class StagedFile:
+    """A local file that becomes `path` on `commit()`, atomically, or nothing on `abort()`.
+
+    Locally it is `path.tmp-<pid>` renamed into place; for a URL a file in `staging_dir()`
+    uploaded in one call. Use `.local` with any library that writes to a path.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if is_url(path):
+            fd, self.local = tempfile.mkstemp(prefix="garden-", suffix="-" + posixpath.basename(path),
+                                              dir=staging_dir())
+            os.close(fd)
+        else:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self.local = f"{path}.tmp-{os.getpid()}"
+
+    def commit(self) -> None:
+        if not is_url(self.path):
+            os.replace(self.local, self.path)
+            return
+        fs, p = _fs(self.path)
+        try:
+            try:
+                fs.put_file(self.local, p)
+            except FileNotFoundError:  # file:// and other filesystems with real directories
+                fs.makedirs(fs._parent(p), exist_ok=True)
+                fs.put_file(self.local, p)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.local)
+
+    def abort(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.local)
+
+    def __enter__(self) -> "StagedFile":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    with StagedFile(path) as staged, builtins.open(staged.local, "wb") as fh:
+        fh.write(data)
+
+
+@contextlib.contextmanager
+def local_copy(path: str) -> Iterator[str]:
+    """A local path with the file's content, for libraries that need one (memmap, tokenizers)."""
+    if not is_url(path):
+        yield path
+        return
+    fs, p = _fs(path)
+    fd, local = tempfile.mkstemp(prefix="garden-", suffix="-" + posixpath.basename(p), dir=staging_dir())
+    os.close(fd)
+    try:
+        fs.get_file(p, local)
+        yield local
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(local)
+
+
+def parquet_file(path: str) -> Any:
+    """pyarrow's ParquetFile for a local path or a URL (read with range requests, not downloaded)."""
+    import pyarrow.parquet as pq
+
+    source, filesystem = arrow(path)
+    return pq.ParquetFile(source, filesystem=filesystem)
