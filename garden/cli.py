@@ -74,11 +74,14 @@ def validate(recipe_path: str) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir")
 def report(run_dir: str) -> None:
-    """(Re)build RUN_DIR/report.html from a run's stats.json, rejected/ and quarantine/."""
+    """(Re)build RUN_DIR/report.html from a run's stats.json, rejected/ and quarantine/ (a path or URL)."""
+    from garden.io import fs
     from garden.run_report import write_run_report
 
+    if not fs.isdir(run_dir):
+        _fail(f"{run_dir}: no such run directory")
     click.echo(write_run_report(run_dir))
 
 

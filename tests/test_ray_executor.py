@@ -259,3 +259,23 @@ def test_relative_paths_on_a_node_without_the_driver_directory_are_refused():
 
     with pytest.raises(FileNotFoundError, match="relative to the driver's directory /no/such/dir"):
         run_ray_task("stream", {"out_path": "out/data/part-00000.parquet"}, "k", None, "/no/such/dir")
+
+
+def test_cluster_workers_get_storage_settings_but_not_credentials_unless_asked():
+    from garden.executor.ray_executor import forwarded_env
+
+    env = {"PYTHONPATH": "/plugins", "AWS_ENDPOINT_URL": "http://minio:9000", "AWS_REGION": "eu-west-1",
+           "FSSPEC_S3_ANON": "false", "AWS_SECRET_ACCESS_KEY": "secret", "HOME": "/root"}
+    assert forwarded_env(env) == {"PYTHONPATH": "/plugins", "AWS_ENDPOINT_URL": "http://minio:9000",
+                                  "AWS_REGION": "eu-west-1", "FSSPEC_S3_ANON": "false"}
+    asked = forwarded_env({**env, "GARDEN_RAY_ENV": "AWS_SECRET_ACCESS_KEY, HOME"})
+    assert asked["AWS_SECRET_ACCESS_KEY"] == "secret" and asked["HOME"] == "/root"
+
+
+def test_a_url_output_is_never_relative_and_has_no_leftovers_to_clean(tmp_path):
+    from garden.executor.ray_executor import remove_attempt_leftovers, run_ray_task
+
+    task = {"out_path": "s3://bucket/run/data/part-00000.parquet", "marker": "s3://bucket/run/_work/done/x.json"}
+    assert remove_attempt_leftovers(task) == 0
+    with pytest.raises(AttributeError):  # got past the relative-path check: fails only at the missing reporter
+        run_ray_task("stream", task, "k", None, "/no/such/dir")

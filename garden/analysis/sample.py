@@ -7,15 +7,12 @@ still counts toward the totals (documents, characters, quarantined records per s
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import heapq
-import os
 from collections import Counter
 from typing import Iterator
 
-import pyarrow.parquet as pq
-
+from garden.io import fs
 from garden.io.inputs import InputShard, plan_inputs
 from garden.io.reader import ReadResult, read_shard
 from garden.recipe import INPUT_SUFFIXES, InputSpec
@@ -40,7 +37,7 @@ def priority(seed: int, source: str, doc_id: str) -> int:
 
 def source_name(path: str) -> str:
     """en_fortunes.jsonl.gz → en_fortunes."""
-    name = os.path.basename(path.rstrip(os.sep))
+    name = path.rstrip("/").rsplit("/", 1)[-1]
     for suffix in sorted(INPUT_SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
             return name[: -len(suffix)]
@@ -51,7 +48,7 @@ def _is_run_output_file(path: str) -> bool:
     if not path.endswith(".parquet"):
         return False
     try:
-        names = set(pq.ParquetFile(path).schema_arrow.names)
+        names = set(fs.parquet_file(path).schema_arrow.names)
     except Exception:
         return False
     return RUN_COLUMNS <= names
@@ -59,18 +56,18 @@ def _is_run_output_file(path: str) -> bool:
 
 def _expand(arg: str) -> list[str]:
     if any(ch in arg for ch in "*?["):
-        return sorted(glob.glob(arg, recursive=True))
-    return [arg] if os.path.exists(arg) else []
+        return fs.glob(arg)
+    return [arg] if fs.exists(arg) else []
 
 
 def _run_output_files(directory: str) -> list[str]:
     """A run directory → its data/ files; a data/ (or rejected/<op>/) directory → its part files."""
-    data = os.path.join(directory, "data")
-    if os.path.isfile(os.path.join(directory, "stats.json")) and os.path.isdir(data):
+    data = fs.join(directory, "data")
+    if fs.isfile(fs.join(directory, "stats.json")) and fs.isdir(data):
         directory = data
     files = []
     for suffix in (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst"):
-        files += glob.glob(os.path.join(directory, f"*{suffix}"))
+        files += fs.glob(fs.join(directory, f"*{suffix}"))
     return sorted(files)
 
 
@@ -84,19 +81,19 @@ def plan_tasks(paths: list[str], shard_size: int = 32 << 20, text_field: str = "
         if not matches:
             missing.append(arg)
         for path in matches:
-            if os.path.isdir(path):
+            if fs.isdir(path):
                 files = _run_output_files(path)
                 if not files:
                     raise FileNotFoundError(f"{path}: no run output (data/part-*.parquet|jsonl*) or input files in it")
-                parent_is_run = any(os.path.isfile(os.path.join(p, "stats.json"))
-                                    for p in (path, os.path.dirname(path.rstrip(os.sep))))
+                parent_is_run = any(fs.isfile(fs.join(p, "stats.json"))
+                                    for p in (path, fs.dirname(path.rstrip("/"))))
                 for f in files:
                     if parent_is_run or _is_run_output_file(f):
-                        tasks.append(SampleTask(output_file=f, size=os.path.getsize(f)))
+                        tasks.append(SampleTask(output_file=f, size=fs.size(f)))
                     else:
                         tasks += _raw_tasks(f, shard_size, text_field, id_field)
             elif _is_run_output_file(path):
-                tasks.append(SampleTask(output_file=path, size=os.path.getsize(path)))
+                tasks.append(SampleTask(output_file=path, size=fs.size(path)))
             else:
                 tasks += _raw_tasks(path, shard_size, text_field, id_field)
     if missing:

@@ -38,15 +38,19 @@ def blend() -> None:
 
 
 @blend.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def show(path: str, as_json: bool) -> None:
     """Print sources × phases: tokens drawn, share and epochs; flag sources over max_epochs."""
     from rich.console import Console
     from rich.table import Table
 
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
+    from garden.io import fs
+    from garden.io.writer import read_json
+
+    if not fs.isfile(path):
+        raise click.BadParameter(f"no such file: {path}", param_hint="PATH")
+    data = read_json(path)
     rows = blend_rows(data)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))

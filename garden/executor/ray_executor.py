@@ -69,6 +69,20 @@ def _task_paths(task: Any, key: str = "") -> Iterator[str]:
         yield task
 
 
+# Where the data lives, never who may read it: credentials stay with each node's own
+# configuration (instance roles, ~/.aws) unless GARDEN_RAY_ENV names them.
+FORWARDED_ENV = ("PYTHONPATH", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
+                 "AWS_PROFILE", "GOOGLE_CLOUD_PROJECT")
+
+
+def forwarded_env(environ: dict[str, str] | os._Environ) -> dict[str, str]:
+    """The driver's variables that cluster workers need: plugin path, storage endpoints and
+    fsspec settings (FSSPEC_*), plus every name listed in GARDEN_RAY_ENV (comma-separated)."""
+    extra = [n.strip() for n in environ.get("GARDEN_RAY_ENV", "").split(",") if n.strip()]
+    names = [*FORWARDED_ENV, *sorted(k for k in environ if k.startswith("FSSPEC_")), *extra]
+    return {k: environ[k] for k in names if environ.get(k)}
+
+
 def remove_attempt_leftovers(task: dict) -> int:
     """Delete temp files an earlier, killed attempt of this task left next to its outputs.
 
@@ -255,8 +269,8 @@ class RayExecutor:
         kw: dict[str, Any] = dict(logging_level=logging.WARNING, log_to_driver=True)
         if address:
             # Workers of a cluster do not inherit this shell's environment: plugins found through
-            # PYTHONPATH must be passed on.
-            env = {k: os.environ[k] for k in ("PYTHONPATH",) if os.environ.get(k)}
+            # PYTHONPATH and where the storage is must be passed on.
+            env = forwarded_env(os.environ)
             if env:
                 kw["runtime_env"] = {"env_vars": env}
             ray.init(address=address, **kw)
