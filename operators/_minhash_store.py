@@ -6,7 +6,6 @@ shard lets both read exactly the rows they need without loading the corpus.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 
 import numpy as np
@@ -51,8 +50,8 @@ class SignatureReader:
 
     Not a memory map on purpose: touched pages of a map count in the process's RSS, and the
     candidates of one partition touch pages all over every shard's file, so a map makes memory
-    grow with the corpus although nothing is kept. A work dir on an object store is read from
-    a local copy of each shard's file, fetched once when first needed (disk, not memory).
+    grow with the corpus although nothing is kept. On an object store the rows are fetched
+    with range requests, neighbouring rows coalesced (garden.io.fs.read_ranges).
     """
 
     def __init__(self, work_dir: str, num_perm: int) -> None:
@@ -60,19 +59,18 @@ class SignatureReader:
         self.num_perm = num_perm
         self.row_bytes = 4 * num_perm
         self._fds: dict[int, int] = {}
-        self._copies: list[contextlib.AbstractContextManager] = []
+        self._remote = fs.is_url(work_dir)
 
     def _fd(self, shard: int) -> int:
         fd = self._fds.get(shard)
         if fd is None:
-            copy = fs.local_copy(signature_path(self.work_dir, shard))
-            local = copy.__enter__()
-            self._copies.append(copy)
-            fd = os.open(local, os.O_RDONLY)
+            fd = os.open(signature_path(self.work_dir, shard), os.O_RDONLY)
             self._fds[shard] = fd
         return fd
 
     def rows_in(self, shard: int) -> int:
+        if self._remote:
+            return fs.size(signature_path(self.work_dir, shard)) // self.row_bytes
         return os.fstat(self._fd(shard)).st_size // self.row_bytes
 
     def get(self, nodes: np.ndarray) -> np.ndarray:
@@ -82,20 +80,35 @@ class SignatureReader:
         buf = bytearray(len(nodes) * self.row_bytes)
         view = memoryview(buf)
         rb = self.row_bytes
-        for i in order.tolist():
-            chunk = os.pread(self._fd(int(shards[i])), rb, int(rows[i]) * rb)
-            if len(chunk) != rb:
-                raise IOError(f"signature of shard {int(shards[i])} row {int(rows[i])} is missing")
-            view[i * rb:(i + 1) * rb] = chunk
+        if self._remote:
+            self._get_remote(shards, rows, order, view)
+        else:
+            for i in order.tolist():
+                chunk = os.pread(self._fd(int(shards[i])), rb, int(rows[i]) * rb)
+                self._put(view, i, chunk, shards[i], rows[i])
         return np.frombuffer(buf, dtype=np.uint32).reshape(len(nodes), self.num_perm)
+
+    def _get_remote(self, shards: np.ndarray, rows: np.ndarray, order: np.ndarray, view: memoryview) -> None:
+        rb = self.row_bytes
+        by_shard: dict[int, list[int]] = {}
+        for i in order.tolist():
+            by_shard.setdefault(int(shards[i]), []).append(i)
+        for shard, idx in by_shard.items():
+            offsets = [int(rows[i]) * rb for i in idx]
+            chunks = fs.read_ranges(signature_path(self.work_dir, shard), [(o, o + rb) for o in offsets])
+            for i, chunk in zip(idx, chunks):
+                self._put(view, i, chunk, shards[i], rows[i])
+
+    def _put(self, view: memoryview, i: int, chunk: bytes, shard, row) -> None:
+        rb = self.row_bytes
+        if len(chunk) != rb:
+            raise IOError(f"signature of shard {int(shard)} row {int(row)} is missing")
+        view[i * rb:(i + 1) * rb] = chunk
 
     def close(self) -> None:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-        for copy in self._copies:
-            copy.__exit__(None, None, None)
-        self._copies.clear()
 
     def __del__(self) -> None:
         self.close()

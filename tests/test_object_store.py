@@ -243,3 +243,14 @@ def test_ray_with_s3_gives_the_local_bytes(tmp_path, s3, reference):
     assert _user_outputs(files, f"s3://{BUCKET}/ray", f"s3://{BUCKET}/in3") == reference["files"]
     stats = json.loads(files["stats.json"])
     assert stats["executor"] == "ray" and stats["accounting_ok"]
+
+
+def test_read_ranges_is_the_same_locally_and_on_s3(tmp_path, s3):
+    data = bytes(range(256)) * 2000  # 512,000 bytes
+    (tmp_path / "blob").write_bytes(data)
+    gfs.atomic_write_bytes(f"s3://{BUCKET}/blob", data)
+    ranges = [(500_000, 500_512), (0, 10), (10, 600), (300_000, 300_100), (5, 7), (511_999, 512_000)]
+    want = [data[a:b] for a, b in ranges]
+    assert gfs.read_ranges(str(tmp_path / "blob"), ranges) == want
+    assert gfs.read_ranges(f"s3://{BUCKET}/blob", ranges) == want
+    assert gfs.read_ranges(f"s3://{BUCKET}/blob", ranges, gap=0) == want

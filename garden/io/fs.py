@@ -250,3 +250,35 @@ def parquet_file(path: str) -> Any:
 
     source, filesystem = arrow(path)
     return pq.ParquetFile(source, filesystem=filesystem)
+
+
+def read_ranges(path: str, ranges: list[tuple[int, int]], gap: int = 1 << 16) -> list[bytes]:
+    """The bytes of each [start, end) range of one file. For a URL, ranges closer than `gap`
+    are fetched as one request and the requests run concurrently (fsspec's cat_ranges)."""
+    if not ranges:
+        return []
+    if not is_url(path):
+        with builtins.open(path, "rb") as fh:
+            out = []
+            for start, end in ranges:
+                fh.seek(start)
+                out.append(fh.read(end - start))
+            return out
+    order = sorted(range(len(ranges)), key=lambda k: ranges[k])
+    spans: list[list[int]] = []  # [start, end, first index into order, last index]
+    for pos, k in enumerate(order):
+        start, end = ranges[k]
+        if spans and start - spans[-1][1] <= gap:
+            spans[-1][1] = max(spans[-1][1], end)
+            spans[-1][3] = pos
+        else:
+            spans.append([start, end, pos, pos])
+    filesystem, p = _fs(path)
+    blobs = filesystem.cat_ranges([p] * len(spans), [s[0] for s in spans], [s[1] for s in spans])
+    out: list[bytes] = [b""] * len(ranges)
+    for (span_start, _end, first, last), blob in zip(spans, blobs):
+        for pos in range(first, last + 1):
+            k = order[pos]
+            start, end = ranges[k]
+            out[k] = blob[start - span_start:end - span_start]
+    return out
