@@ -17,7 +17,7 @@ class BlendError(ValueError):
 
 @dataclass
 class Blend:
-    path: Path
+    path: Path | str  # a local path, or the URL of a blend.json on s3://
     sources: dict[str, dict[str, Any]]  # name -> {"prefix": absolute prefix, ...}
     phases: list[dict[str, Any]]  # [{"name", "tokens", "weights"}]
     vocab_size: int | None
@@ -44,18 +44,55 @@ def _tokenizer_vocab(tok: dict, base: Path) -> int | None:
     return None
 
 
-def check_splits(path: Path, split: str, sources: dict, phases: list[dict]) -> None:
+def check_splits(path: Path | str, split: str, sources: dict, phases: list[dict]) -> None:
     """megatron-core 0.16.1 hangs building a split with no document: refuse it before launch."""
-    from garden.megatron_format import IndexedDatasetReader, empty_splits
+    from garden.megatron_format import empty_splits, read_lengths
 
     used = {s for ph in phases for s in ph["weights"]}
-    empty = empty_splits(split, {s: len(IndexedDatasetReader(sources[s]["prefix"])) for s in used})
+    empty = empty_splits(split, {s: len(read_lengths(sources[s]["prefix"])[1]) for s in used})
     if empty:
         raise BlendError(f"{path}: " + "; ".join(empty) + ". Use split '100,0,0' or more documents.")
 
 
+# megatron-core reads these object stores itself (the .idx cached locally, the .bin in chunks).
+MEGATRON_URL_SCHEMES = ("s3://", "msc://")
+
+
+def _load_remote_blend(url: str) -> tuple[dict, dict[str, dict]]:
+    """blend.json at a URL and its sources with prefixes as URLs, each checked to exist."""
+    from garden.io import fs
+    from garden.io.writer import read_json
+
+    if not url.startswith(MEGATRON_URL_SCHEMES):
+        raise BlendError(f"data.blend: {url}: megatron-core reads shards from s3:// (or msc://) only; "
+                         f"copy the run's blend.json and tokens/ to a local or shared filesystem")
+    if not fs.isfile(url):
+        raise BlendError(f"data.blend: {url} does not exist")
+    try:
+        raw = read_json(url)
+    except ValueError as e:
+        raise BlendError(f"{url}: not valid JSON: {e}") from None
+    base = fs.dirname(url)
+    sources = {}
+    for name, src in (raw.get("sources") or {}).items():
+        prefix = src["prefix"] if "://" in src["prefix"] else fs.join(base, src["prefix"])
+        if not prefix.startswith(MEGATRON_URL_SCHEMES):
+            raise BlendError(f"{url}: source {name!r}: {prefix} is not on s3://")
+        for ext in (".bin", ".idx"):
+            if not fs.isfile(prefix + ext):
+                raise BlendError(f"{url}: source {name!r}: missing data file {prefix + ext}")
+        sources[name] = {**src, "prefix": prefix}
+    return raw, sources
+
+
 def load_blend(path: str | Path) -> Blend:
-    """Parse blend.json, resolve prefixes relative to it and check every .bin/.idx exists."""
+    """Parse blend.json, resolve prefixes relative to it and check every .bin/.idx exists.
+
+    A blend.json at an s3:// URL (a run whose output is a bucket) is read there, and so are
+    its shards, by megatron-core's object-storage reader."""
+    if "://" in str(path):
+        raw, sources = _load_remote_blend(str(path))
+        return _blend(str(path), raw, sources, base=None)
     path = Path(path)
     if not path.exists():
         raise BlendError(f"data.blend: {path} does not exist (run `garden run` with a mix step "
@@ -74,6 +111,10 @@ def load_blend(path: str | Path) -> Blend:
             if not f.exists():
                 raise BlendError(f"{path}: source {name!r}: missing data file {f}")
         sources[name] = {**src, "prefix": str(prefix.resolve())}
+    return _blend(path, raw, sources, base)
+
+
+def _blend(path: Path | str, raw: dict, sources: dict[str, dict], base: Path | None) -> Blend:
     if not sources:
         raise BlendError(f"{path}: no sources")
     phases = raw.get("phases") or []
@@ -94,6 +135,7 @@ def load_blend(path: str | Path) -> Blend:
     split = str(raw.get("split", "100,0,0"))
     check_splits(path, split, sources, clean)
     tok = raw.get("tokenizer") or {}
-    return Blend(path=path.resolve(), sources=sources, phases=clean,
-                 vocab_size=_tokenizer_vocab(tok, base), eod_id=int(tok.get("eod_id", 0)),
+    vocab = _tokenizer_vocab(tok, base) if base is not None else tok.get("vocab_size")
+    return Blend(path=path.resolve() if isinstance(path, Path) else path, sources=sources, phases=clean,
+                 vocab_size=int(vocab) if vocab is not None else None, eod_id=int(tok.get("eod_id", 0)),
                  split=split)

@@ -203,14 +203,17 @@ def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None
     # Data first: the model vocab may come from the tokenizer.
     if not cfg["data"]["blend"]:
         raise ConfigError("data.blend is required (path to blend.json written by garden run)")
-    blend_path = Path(cfg["data"]["blend"])
-    if not blend_path.is_absolute() and base_dir is not None and not blend_path.exists():
-        blend_path = base_dir / blend_path
+    blend_location = str(cfg["data"]["blend"])
+    if "://" not in blend_location:  # a URL (s3://bucket/run/blend.json) is used as it is
+        blend_path = Path(blend_location)
+        if not blend_path.is_absolute() and base_dir is not None and not blend_path.exists():
+            blend_path = base_dir / blend_path
+        blend_location = str(blend_path.resolve())
     try:
-        blend = load_blend(blend_path)
+        blend = load_blend(blend_location)
     except BlendError as e:
         raise ConfigError(str(e)) from None
-    cfg["data"]["blend"] = str(blend_path.resolve())
+    cfg["data"]["blend"] = blend_location
     cfg["data"]["resolved"] = blend.to_dict()
 
     m = cfg["model"] = resolve_model(cfg["model"], blend.vocab_size)

@@ -71,6 +71,7 @@ def build_phase_datasets(cfg: dict) -> list[PhaseData]:
             eod_mask_loss=False,
             create_attention_mask=False,
             path_to_cache=cache,
+            **_object_storage(prefixes, cfg["run_dir"]),
         )
         ds = BlendedMegatronDatasetBuilder(GPTDataset, [n_samples, 0, 0], lambda: True, dcfg)
         train = ds.build()[0]
@@ -79,6 +80,14 @@ def build_phase_datasets(cfg: dict) -> list[PhaseData]:
                                f"needs {n_samples}")
         out.append(PhaseData(train, names))
     return out
+
+
+def _object_storage(prefixes: list[str], run_dir: str) -> dict:
+    """Shards on s3://: megatron-core caches each .idx under the run and streams the .bin in
+    chunks, which it can only do without a memory map."""
+    if not any("://" in p for p in prefixes):
+        return {}
+    return {"object_storage_cache_path": os.path.join(run_dir, "object_store_cache"), "mmap_bin_files": False}
 
 
 def phase_at(cfg: dict, iteration: int) -> dict:
