@@ -4,8 +4,10 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -37,6 +39,34 @@ def run_garden(*args, check=True, env=None, cwd=None, timeout=300) -> subprocess
     if check and proc.returncode != 0:
         raise AssertionError(f"garden {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def kill_9_when(cmd, ready, env=None, timeout=120, poll=0.005) -> bool:
+    """Start cmd, SIGKILL it as soon as ready() is true; False if it finished first.
+
+    The pool's workers must notice that their driver is gone and exit by themselves."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if ready():
+            children = _children(proc.pid)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            deadline = time.time() + 15
+            while any(os.path.exists(f"/proc/{c}") for c in children) and time.time() < deadline:
+                time.sleep(0.2)
+            assert not [c for c in children if os.path.exists(f"/proc/{c}")], "orphaned workers"
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(poll)
+    proc.kill()
+    return False
 
 
 def read_data(out_dir) -> list[dict]:

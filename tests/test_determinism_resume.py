@@ -2,13 +2,11 @@
 import glob
 import json
 import os
-import signal
-import subprocess
 import time
 
 import pytest
 
-from conftest import GARDEN, read_data, read_stats, run_garden, tree_bytes, write_jsonl, write_recipe
+from conftest import GARDEN, kill_9_when, read_data, read_stats, run_garden, tree_bytes, write_jsonl, write_recipe
 
 PIPELINE = [
     {"normalize": {}},
@@ -53,30 +51,8 @@ def test_one_and_two_workers_give_identical_bytes(tmp_path, demo_inputs):
     assert len({r["id"] for r in dup}) == len(dup)
 
 
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(x) for x in out.split()]
-
-
 def _kill_when(cmd, pattern, timeout=120) -> bool:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if glob.glob(pattern):
-            children = _children(proc.pid)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            # the pool's workers notice that their driver is gone and exit by themselves
-            deadline = time.time() + 15
-            while any(os.path.exists(f"/proc/{c}") for c in children) and time.time() < deadline:
-                time.sleep(0.2)
-            assert not [c for c in children if os.path.exists(f"/proc/{c}")], "orphaned workers"
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.005)
-    proc.kill()
-    return False
+    return kill_9_when(cmd, lambda: glob.glob(pattern), timeout=timeout)
 
 
 @pytest.mark.parametrize("phase", ["s00-stream/done/shard-00003.json", "s01-exact_dedup/done/scan-00002.json",

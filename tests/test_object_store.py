@@ -9,8 +9,6 @@ import gzip
 import json
 import logging
 import os
-import subprocess
-import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,7 +16,7 @@ import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
 
-from conftest import DEMO_DATA, GARDEN, run_garden, tree_bytes, write_recipe
+from conftest import DEMO_DATA, GARDEN, kill_9_when, run_garden, tree_bytes, write_recipe
 from garden.io import fs as gfs
 
 BUCKET = "garden-test"
@@ -170,20 +168,12 @@ def test_s3_inputs_and_output_give_the_local_bytes(tmp_path, s3, reference):
         {k: v for k, v in before.items() if "/data/" in k or "/tokens/" in k}
 
 
-def _kill_when_object(cmd, store, key, env, timeout=180) -> bool:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def _kill_when_object(cmd, store, key, env) -> bool:
+    def written() -> bool:
         store.invalidate_cache()
-        if store.exists(key):
-            proc.kill()
-            proc.wait()
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    proc.kill()
-    return False
+        return store.exists(key)
+
+    return kill_9_when(cmd, written, env=env, timeout=180, poll=0.02)
 
 
 def test_kill_9_on_s3_then_resume_gives_the_same_bytes(tmp_path, s3, reference):

@@ -57,25 +57,24 @@ def abspath(path: str) -> str:
     return path if is_url(path) else os.path.abspath(path)
 
 
-def exists(path: str) -> bool:
+def _ask(path: str, local: Any, method: str) -> Any:
+    """`local(path)` for a local path, else the same question to fsspec, uncached."""
     if not is_url(path):
-        return os.path.exists(path)
+        return local(path)
     fs, p = _fresh(path)
-    return fs.exists(p)
+    return getattr(fs, method)(p)
+
+
+def exists(path: str) -> bool:
+    return _ask(path, os.path.exists, "exists")
 
 
 def isdir(path: str) -> bool:
-    if not is_url(path):
-        return os.path.isdir(path)
-    fs, p = _fresh(path)
-    return fs.isdir(p)
+    return _ask(path, os.path.isdir, "isdir")
 
 
 def isfile(path: str) -> bool:
-    if not is_url(path):
-        return os.path.isfile(path)
-    fs, p = _fresh(path)
-    return fs.isfile(p)
+    return _ask(path, os.path.isfile, "isfile")
 
 
 def size(path: str) -> int:
