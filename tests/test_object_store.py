@@ -274,3 +274,18 @@ def test_train_refuses_a_blend_on_a_store_megatron_cannot_read(tmp_path):
 
     with pytest.raises(BlendError, match="s3:// \\(or msc://\\) only"):
         load_blend("gs://bucket/run/blend.json")
+
+
+def test_glob_on_s3_matches_a_local_glob(tmp_path, s3):
+    names = ["scan/shard-00000/p0001.parquet", "scan/shard-00000/p0002.parquet", "scan/shard-00001/p0001.parquet",
+             "scan/shard-00002/rows.parquet", "scan/other/p0001.parquet", "reduce/p0001.parquet", "x.json",
+             "deep/a/b/c.json"]
+    for n in names:
+        (tmp_path / "tree" / n).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "tree" / n).write_bytes(b"x")
+        gfs.atomic_write_bytes(f"s3://{BUCKET}/tree/{n}", b"x")
+    for pattern in ("scan/shard-*/p0001.parquet", "scan/*/p000?.parquet", "*.json", "**/*.json", "scan/shard-*",
+                    "s*/shard-0000[01]/*.parquet", "nothing/*/x"):
+        local = [p[len(str(tmp_path / "tree")) + 1:] for p in gfs.glob(str(tmp_path / "tree" / pattern))]
+        remote = [p[len(f"s3://{BUCKET}/tree/"):] for p in gfs.glob(f"s3://{BUCKET}/tree/{pattern}")]
+        assert remote == local, pattern

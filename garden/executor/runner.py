@@ -26,6 +26,16 @@ def _existing(paths) -> set[str]:
     return found
 
 
+def _partition_files(scan_dir: str, scan_results: list[dict], partition: int) -> dict:
+    """{"files": [...]}: the scan outputs of one partition, named from the scan markers, so
+    that a reduce task lists no directory (a LIST per shard on an object store); {} when a
+    marker predates that record (the task then globs)."""
+    if not scan_results or any("partitions" not in r for r in scan_results):
+        return {}
+    return {"files": [fs.join(scan_dir, f"shard-{r['shard']:05d}", f"p{partition:04d}.parquet")
+                      for r in scan_results if partition in r["partitions"]]}
+
+
 class AccountingError(RuntimeError):
     """input_docs != kept + rejected + quarantined: something was lost."""
 
@@ -148,6 +158,7 @@ class Run:
         cls = type(op)
         from garden.operator import GlobalOp
 
+        scan_results: list[dict] = []
         if cls.scan is not GlobalOp.scan or cls.scan_end is not GlobalOp.scan_end:
             t0 = time.perf_counter()
             scan_dir = fs.join(sdir, "scan")
@@ -164,13 +175,15 @@ class Run:
                                 lambda t: f"stage {stage.index} ({spec.name} scan) shard {t['shard']} ({t['in_path']})")
             stats["phases"]["scan"] = {"seconds": round(time.perf_counter() - t0, 3),
                                        "rows": sum(r["rows_out"] for r in res)}
+            scan_results = sorted(res, key=lambda r: r["shard"])
         if cls.num_partitions and cls.reduce is not GlobalOp.reduce:
             t0 = time.perf_counter()
             task_list = [{"stage": stage.index, "partition": p, "name": spec.name, "params": spec.params,
                           "ctx": self._ctx(stage, shard=p, num_shards=len(inputs)),
                           "scan_dir": fs.join(sdir, "scan"),
                           "out_path": fs.join(sdir, "reduce", f"p{p:04d}.parquet"),
-                          "marker": fs.join(sdir, "done", f"reduce-{p:04d}.json")}
+                          "marker": fs.join(sdir, "done", f"reduce-{p:04d}.json"),
+                          **_partition_files(fs.join(sdir, "scan"), scan_results, p)}
                          for p in range(cls.num_partitions)]
             res = self._execute(f"stage {stage.index}: {spec.name} reduce", "reduce", task_list,
                                 lambda t: f"stage {stage.index} ({spec.name} reduce) partition {t['partition']}")

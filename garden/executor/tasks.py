@@ -208,6 +208,7 @@ def run_scan_task(task: dict) -> dict:
         tables.append(tail)
     written = 0
     out_dir = task["out_dir"]
+    partitions: list[int] = []  # which pNNNN files exist: reduce opens them without listing
     if tables:
         table = pa.concat_tables(tables)
         written = table.num_rows
@@ -217,9 +218,10 @@ def run_scan_task(task: dict) -> dict:
                 piece = table.filter(pc.equal(parts, p))
                 if piece.num_rows:
                     write_table(fs.join(out_dir, f"p{p:04d}.parquet"), piece)
+                    partitions.append(p)
         else:
             write_table(fs.join(out_dir, "rows.parquet"), table)
-    stats = {"shard": task["shard"], "rows_in": rows, "rows_out": written,
+    stats = {"shard": task["shard"], "rows_in": rows, "rows_out": written, "partitions": partitions,
              "seconds": round(time.perf_counter() - start, 4)}
     _write_marker(task["marker"], stats)
     return stats
@@ -232,7 +234,9 @@ def run_reduce_task(task: dict) -> dict:
     assert isinstance(op, GlobalOp)
     ctx = StageContext(**task["ctx"])
     part = task["partition"]
-    files = fs.glob(fs.join(task["scan_dir"], "shard-*", f"p{part:04d}.parquet"))
+    files = task.get("files")
+    if files is None:  # scan markers of an older run do not say which partitions they wrote
+        files = fs.glob(fs.join(task["scan_dir"], "shard-*", f"p{part:04d}.parquet"))
 
     def rows() -> Iterator[pa.RecordBatch]:
         for f in files:

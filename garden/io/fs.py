@@ -18,6 +18,7 @@ import contextlib
 import glob as _glob
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from typing import IO, Any, Iterator
@@ -97,11 +98,22 @@ def fingerprint(path: str) -> str:
 
 
 def glob(pattern: str) -> list[str]:
-    """Sorted matches; `**` matches across directories."""
+    """Sorted matches; `**` matches across directories.
+
+    On an object store a wildcard in a directory level (`scan/shard-*/p0001.parquet`) would
+    cost fsspec one LIST per directory; one flat listing under the fixed prefix (1,000 keys a
+    request) filtered by the pattern costs far fewer."""
     if not is_url(pattern):
         return sorted(_glob.glob(pattern, recursive=True))
     fs, p = _fresh(pattern)
-    return sorted(fs.unstrip_protocol(m) for m in fs.glob(p))
+    head = p.rpartition("/")[0]
+    if not _glob.has_magic(head):
+        return sorted(fs.unstrip_protocol(m) for m in fs.glob(p))
+    from fsspec.utils import glob_translate
+
+    root = p[:min(p.index(c) for c in "*?[" if c in p)].rpartition("/")[0]
+    wanted = re.compile(glob_translate(p))
+    return sorted(fs.unstrip_protocol(m) for m in fs.find(root, withdirs=True) if wanted.match(m.rstrip("/")))
 
 
 def listdir(path: str) -> list[str]:
@@ -244,11 +256,16 @@ def local_copy(path: str) -> Iterator[str]:
 
 
 def parquet_file(path: str) -> Any:
-    """pyarrow's ParquetFile for a local path or a URL (read with range requests, not downloaded)."""
+    """pyarrow's ParquetFile for a local path or a URL (read with range requests, not downloaded).
+
+    A URL is opened here rather than handed to pyarrow with the filesystem, which would ask
+    the store twice for the file's size (one request per file saved)."""
     import pyarrow.parquet as pq
 
-    source, filesystem = arrow(path)
-    return pq.ParquetFile(source, filesystem=filesystem)
+    if not is_url(path):
+        return pq.ParquetFile(path)
+    fs, p = _fs(path)
+    return pq.ParquetFile(fs.open(p, "rb"))
 
 
 def read_ranges(path: str, ranges: list[tuple[int, int]], gap: int = 1 << 16) -> list[bytes]:
