@@ -289,3 +289,11 @@ def test_glob_on_s3_matches_a_local_glob(tmp_path, s3):
         local = [p[len(str(tmp_path / "tree")) + 1:] for p in gfs.glob(str(tmp_path / "tree" / pattern))]
         remote = [p[len(f"s3://{BUCKET}/tree/"):] for p in gfs.glob(f"s3://{BUCKET}/tree/{pattern}")]
         assert remote == local, pattern
+
+
+def test_prefetched_yields_every_file_in_order(s3):
+    urls = [f"s3://{BUCKET}/pre/f{k:02d}" for k in range(11)]
+    for k, u in enumerate(urls):
+        gfs.atomic_write_bytes(u, bytes([k]) * (k + 1))
+    assert list(gfs.prefetched(urls, window=3)) == [(u, bytes([k]) * (k + 1)) for k, u in enumerate(urls)]
+    assert list(gfs.prefetched([], window=3)) == []

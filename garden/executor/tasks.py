@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from garden import registry
 from garden.executor.fused import OpRun
@@ -239,6 +240,10 @@ def run_reduce_task(task: dict) -> dict:
         files = fs.glob(fs.join(task["scan_dir"], "shard-*", f"p{part:04d}.parquet"))
 
     def rows() -> Iterator[pa.RecordBatch]:
+        if files and fs.is_url(files[0]):  # many small files: fetched whole, several at a time
+            for _, data in fs.prefetched(files):
+                yield from pq.ParquetFile(pa.BufferReader(data)).iter_batches(batch_size=65536)
+            return
         for f in files:
             yield from fs.parquet_file(f).iter_batches(batch_size=65536)
 

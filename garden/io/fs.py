@@ -166,6 +166,30 @@ def open(path: str, mode: str = "rb", **kwargs: Any) -> IO:  # noqa: A001 - mirr
     return fs.open(p, mode, **kwargs)
 
 
+def read_bytes(path: str) -> bytes:
+    """A whole file; for a URL one GET (no size request first)."""
+    if not is_url(path):
+        with builtins.open(path, "rb") as fh:
+            return fh.read()
+    fs, p = _fs(path)
+    return fs.cat_file(p)
+
+
+def prefetched(paths: list[str], window: int = 8) -> Iterator[tuple[str, bytes]]:
+    """(path, content) in order, with up to `window` downloads in flight: many small files on an
+    object store cost their latency once per window, not once per file. Memory: `window` files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=window) as pool:
+        pending = [pool.submit(read_bytes, p) for p in paths[:window]]
+        for k, path in enumerate(paths):
+            data = pending[k].result()
+            pending[k] = None  # type: ignore[call-overload]  # release the bytes once yielded
+            if k + window < len(paths):
+                pending.append(pool.submit(read_bytes, paths[k + window]))
+            yield path, data
+
+
 def arrow(path: str) -> tuple[str, Any]:
     """(path, filesystem) for pyarrow readers: (path, None) locally, fsspec's filesystem for a URL."""
     if not is_url(path):
