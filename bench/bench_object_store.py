@@ -322,8 +322,8 @@ def write_results(args, shard_size: str, files: list[str], local_runs: list[dict
          f"(+{task_per_shard * lat / core_s_per_shard:.0%})"],
         ["each reduce task (reads every shard's scan file)", f"{per_reduce:.0f} here = "
          f"{scan_reads / max(reduce_tasks, 1) / shards:.1f} × shards",
-         f"{scan_reads / max(reduce_tasks, 1) / shards * n_tb * lat / 60:.0f} min per reduce task at {n_tb:,.0f} shards, "
-         f"and only {reduce_tasks} reduce tasks: a floor on the reduce phases however many machines"],
+         f"{scan_reads / max(reduce_tasks, 1) / shards * n_tb * lat / 60 / 8:.0f} min per reduce task at {n_tb:,.0f} shards "
+         f"(8 GETs in flight), and only {reduce_tasks} reduce tasks: a floor on the reduce phases however many machines"],
         ["driver, one after another (per-shard objects)", f"{driver_shard / shards:.1f} per shard "
          f"({len(side['driver']):,} driver requests in all)",
          f"up to {driver_shard / shards * n_tb * lat / 60:.0f} min of serial latency at {n_tb:,.0f} shards "
@@ -389,28 +389,25 @@ written once.
 
 What stands out in the pattern (the code named is Garden's):
 
-- **Reduce tasks list every shard's directory.** `run_reduce_task` (garden/executor/tasks.py)
-  finds its inputs with `fs.glob(scan_dir/shard-*/pNNNN.parquet)`; with a wildcard in a
-  directory level fsspec walks the tree, one LIST per `shard-*` directory, and then opens each
-  file (one GET): {scan_reads / max(reduce_tasks, 1) / shards:.1f} × the shard count per reduce task, for each of the {reduce_tasks}
-  partitions (16 exact_dedup + 64 minhash_dedup); minhash's reduce also reads signature ranges
-  from every shard's `.u32` ({signature_gets:,} ranged GETs, coalesced and concurrent): {per_reduce:.0f} requests per
-  reduce task in all. The largest share of all requests, and the phases moto slows down most. The paths are known in advance
-  (`shard-{{k:05d}}/p{{part:04d}}.parquet`; the scan markers could say which partitions were
-  written), so the LISTs are avoidable; the GETs are the shuffle itself.
+- **Reduce tasks read one file per shard, listing nothing.** The scan markers say which
+  partitions each shard wrote, so `run_reduce_task` (garden/executor/tasks.py) gets its file list
+  from the driver, and fetches the files whole, 8 at a time (`fs.prefetched`: one GET each, no
+  size request): {scan_reads / max(reduce_tasks, 1) / shards:.1f} × the shard count per reduce task, for each of the
+  {reduce_tasks} partitions (16 exact_dedup + 64 minhash_dedup); minhash's reduce also reads
+  signature ranges from every shard's `.u32` ({signature_gets:,} ranged GETs, coalesced and
+  concurrent): {per_reduce:.0f} requests per reduce task in all. (The first version of this bench
+  found a LIST per shard directory per reduce task and HEAD + range GETs per file: 6,522
+  requests, 1,221 of them LIST, against 5,214 and 88 now, same recipe and input.)
 - **Scan tasks write one small object per partition**: {scan_puts / shards:.0f} PUTs per shard into `_work/*/scan`
   (one per non-empty partition of 16 + 64), the same files as locally; fine at 32 MiB shards, the
   dominant PUT count at small ones.
-- **Two HEADs per Parquet file opened**: `fs.parquet_file` / `fs.arrow_many` hand fsspec's
-  filesystem to pyarrow, whose wrapper checks `isfile` (HEAD) before s3fs's `open` fetches the
-  size again (HEAD): {scan_heads} HEADs for {shards} files in the first scan phase. Opening with `fs.open()` and
-  passing the file object (or reusing the listing's sizes) would save one request per open.
-  Apply tasks (stream stages after a global op) open every reduce output (`rows_for_shard`,
-  to skip row groups by shard): {apply_reduce / shards:.0f} requests per shard to `_work/*/reduce`, mostly exact_dedup's
-  16 partitions × (2 HEAD + 1 GET).
+- **HEADs**: `fs.parquet_file` opens a URL itself (one size request); `rows_for_shard` (apply
+  tasks after a global op, skipping row groups by shard) goes through a pyarrow dataset, whose
+  fsspec wrapper asks twice: {apply_reduce / shards:.0f} requests per shard to `_work/*/reduce`, mostly exact_dedup's
+  16 partitions × (2 HEAD + 1 GET). Left as is: one request per (shard, partition).
 - **Driver-side requests grow with the shard count**: the id check reads
-  `_work/s00-stream/ids/shard-*.npy` (HEAD + GET each), train_tokenizer's finalize globs
-  `scan/shard-*/` (a LIST per shard) and reads `data/`, tokenize's finalize reads every shard's
+  `_work/s00-stream/ids/shard-*.npy` (HEAD + GET each), train_tokenizer's finalize lists
+  `scan/` once (a flat listing, 1,000 keys a request) and reads `data/`, tokenize's finalize reads every shard's
   `counts.json`, `.bin` and `.idx` from the driver: {driver_shard / shards:.1f} requests per shard issued by the
   driver one at a time ({driver_meta / max(driver_shard, 1):.0%} of them LIST or HEAD). Input files are also HEADed several times while planning
   (`fs.size`, `fs.fingerprint`, each a fresh HEAD), and a compressed input is read through once
@@ -431,7 +428,8 @@ the server.
 
 Assumptions, **not measured here**: a request to S3 costs ~20–50 ms to first byte (30 ms below),
 one connection streams ~100 MB/s or more, and a task issues its requests one after another
-(except the coalesced MinHash signature ranges, which fsspec fetches concurrently). Scaling the
+(except the coalesced MinHash signature ranges, which fsspec fetches concurrently, and a reduce
+task's scan files, 8 in flight). Scaling the
 counts measured above to 1 TB of text at the default 32 MiB shards ({n_tb:,.0f} shards), with
 this pipeline's compute measured on local disk ({core_s_per_shard:.0f} core-seconds per 32 MiB shard):
 
@@ -448,14 +446,14 @@ Reading it:
   much read back, ≈ {up_bytes / txt_bytes * 2 * shard_mb / 100:.1f} s per 32 MiB shard at 100 MB/s: ≪ compute. With tiny shards
   (KB) the count of requests, not the bytes, sets the time.
 - The terms that do **not** scale out are the ones proportional to the number of shards inside a
-  single task: each reduce task's listing and reading of every shard's scan file, and the
-  driver's per-shard reads. They are negligible at {shards} shards and dominate at tens of
-  thousands; on S3 they are what to fix first (explicit file lists instead of glob, fewer and
-  larger shuffle files, concurrent reads in reduce and on the driver), and larger shards
-  reduce all of them in proportion.
+  single task: each reduce task's reading of every shard's scan file (now 8 concurrent GETs, so
+  ~1/8 of the table's serial estimate), and the driver's per-shard reads (still one at a
+  time). They are negligible at {shards} shards and grow at tens of thousands; fewer and larger
+  shuffle files, and concurrent reads on the driver, are what to do next; larger shards reduce
+  all of them in proportion.
 - Cost (us-east-1 list prices, an assumption: PUT/LIST $5, GET/HEAD $0.4 per million):
-  ≈ ${(sum(n for k, n in by_kind.items() if k.startswith(('PUT', 'LIST', 'POST'))) * 5e-6 + sum(n for k, n in by_kind.items() if k.startswith(('GET', 'HEAD'))) * 0.4e-6) / shards * 1000:.2f} per thousand input shards at this shard count: negligible next to compute (the
-  reduce LISTs grow with shards × partitions, so this rises with the shard count).
+  ≈ ${(sum(n for k, n in by_kind.items() if k.startswith(('PUT', 'LIST', 'POST'))) * 5e-6 + sum(n for k, n in by_kind.items() if k.startswith(('GET', 'HEAD'))) * 0.4e-6) / shards * 1000:.2f} per thousand input shards at this shard count: negligible next to compute (reduce reads
+  grow with shards × partitions, so this rises with the shard count).
 """
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as fh:
