@@ -14,6 +14,7 @@ document per sequence, so document indices are simply 0..N.
 from __future__ import annotations
 
 import array
+import io
 import os
 import shutil
 import struct
@@ -159,8 +160,12 @@ def _read_header(fh: BinaryIO, where: str) -> tuple[np.dtype, int, int]:
 def read_lengths(prefix: str) -> tuple[np.dtype, np.ndarray]:
     """The dtype and sequence lengths of a dataset, local or at a URL (read, not mapped)."""
     with fs.open(idx_path(prefix), "rb") as fh:
-        dtype, n, _ = _read_header(fh, idx_path(prefix))
-        return dtype, np.frombuffer(fh.read(4 * n), dtype=np.int32, count=n)
+        return _lengths(fh, idx_path(prefix))
+
+
+def _lengths(fh: BinaryIO, where: str) -> tuple[np.dtype, np.ndarray]:
+    dtype, n, _ = _read_header(fh, where)
+    return dtype, np.frombuffer(fh.read(4 * n), dtype=np.int32, count=n)
 
 
 def merge(prefixes: Iterable[str], out_prefix: str, dtype: np.dtype) -> dict:
@@ -169,8 +174,10 @@ def merge(prefixes: Iterable[str], out_prefix: str, dtype: np.dtype) -> dict:
     lengths: list[np.ndarray] = []
     with fs.StagedFile(bin_path(out_prefix)) as staged_bin:
         with open(staged_bin.local, "wb") as out:
-            for prefix in prefixes:
-                part_dtype, part_lengths = read_lengths(prefix)
+            prefixes = list(prefixes)
+            indexes = fs.prefetched([idx_path(p) for p in prefixes])  # concurrent on object stores
+            for prefix, (where, raw) in zip(prefixes, indexes):
+                part_dtype, part_lengths = _lengths(io.BytesIO(raw), where)
                 if part_dtype != dtype:
                     raise ValueError(f"{prefix}: dtype {part_dtype} differs from {dtype}")
                 lengths.append(part_lengths)

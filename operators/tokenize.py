@@ -8,6 +8,8 @@ as read from the inputs, for any worker count. It then writes `tokens.json`.
 """
 from __future__ import annotations
 
+import json
+
 import re
 import time
 from typing import ClassVar, Optional
@@ -16,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from garden.io import fs
-from garden.io.writer import atomic_write_json, read_json
+from garden.io.writer import atomic_write_json
 from garden.megatron_format import IndexedDatasetWriter, merge, token_dtype
 from garden.operator import GlobalOp, StageContext
 from garden.registry import register
@@ -155,9 +157,10 @@ class Tokenize(GlobalOp):
         parts: dict[str, list[str]] = {}
         meta: dict[str, dict] = {}
         cpu = 0.0
-        for k in range(ctx.num_shards):
-            shard_dir = fs.join(side, f"shard-{k:05d}")
-            counts = read_json(fs.join(shard_dir, COUNTS_FILE))
+        shard_dirs = [fs.join(side, f"shard-{k:05d}") for k in range(ctx.num_shards)]
+        count_files = fs.prefetched([fs.join(d, COUNTS_FILE) for d in shard_dirs])  # concurrent on object stores
+        for shard_dir, (_, raw) in zip(shard_dirs, count_files):
+            counts = json.loads(raw)
             cpu += counts.get("cpu_seconds", 0.0)
             for name, c in sorted(counts["datasets"].items()):
                 meta.setdefault(name, {"source": c["source"], "split": c["split"]})

@@ -6,7 +6,6 @@ is bounded by the range, not by the corpus.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 
 import numpy as np
@@ -28,8 +27,8 @@ def write_id_hashes(path: str, ids: list[str]) -> None:
 
 def find_duplicate_ids(paths: list[str]) -> tuple[int, list[int]]:
     """(documents whose id also occurs in another shard, a few of those hashes)."""
-    with contextlib.ExitStack() as stack:
-        local = [stack.enter_context(fs.local_copy(p)) for p in paths if fs.exists(p)]
+    present = set(fs.listdir(fs.dirname(paths[0]))) if paths else set()  # one listing, not a request per shard
+    with fs.local_copies([p for p in paths if p.rsplit("/", 1)[-1] in present]) as local:  # on disk, not in memory
         return _find_duplicates([np.load(p, mmap_mode="r") for p in local])
 
 

@@ -190,6 +190,26 @@ def prefetched(paths: list[str], window: int = 8) -> Iterator[tuple[str, bytes]]
             yield path, data
 
 
+@contextlib.contextmanager
+def local_copies(paths: list[str], window: int = 8) -> Iterator[list[str]]:
+    """Local paths with the files' content (as `local_copy`), downloaded `window` at a time."""
+    if not paths or not is_url(paths[0]):
+        yield list(paths)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with tempfile.TemporaryDirectory(prefix="garden-", dir=staging_dir()) as tmp:
+        local = [os.path.join(tmp, f"{k:06d}-{posixpath.basename(p)}") for k, p in enumerate(paths)]
+
+        def fetch(k: int) -> None:
+            fs, p = _fs(paths[k])
+            fs.get_file(p, local[k])
+
+        with ThreadPoolExecutor(max_workers=window) as pool:
+            list(pool.map(fetch, range(len(paths))))
+        yield local
+
+
 def arrow(path: str) -> tuple[str, Any]:
     """(path, filesystem) for pyarrow readers: (path, None) locally, fsspec's filesystem for a URL."""
     if not is_url(path):
