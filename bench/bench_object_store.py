@@ -18,7 +18,6 @@ corpus). Usage: python bench/bench_object_store.py [--quick] [--repeats N]
 from __future__ import annotations
 
 import argparse
-import glob
 import gzip
 import json
 import logging
@@ -31,32 +30,22 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import bench_ray  # noqa: E402 - a sibling script (bench/ is on sys.path when run)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 WORK = os.path.join(HERE, "_work", "object_store")
-SHARED = os.path.join(REPO, "..", "shared", "corpora")
-ENGLISH = ["en_python_doc_rst", "en_fortunes", "en_dict_foldoc"]
-DEMO = os.path.join(REPO, "recipes", "data", "demo")
 RESULTS = os.path.join(HERE, "results", "object_store.md")
 BUCKET = "garden-bench"
 METHODS = ["GET", "PUT", "HEAD", "POST", "DELETE"]
 
-PIPELINE = [
-    {"normalize": {}},
-    {"length_filter": {"min_chars": 50}},
-    {"exact_dedup": {}},
-    {"minhash_dedup": {"threshold": 0.8, "num_perm": 64}},
-    {"train_tokenizer": {"vocab_size": 4000, "sample_docs": 3000, "check_docs": 200}},
-    {"tokenize": {}},
-    {"mix": {"split": "100,0,0"}},
-]
+# bench_ray's recipe and inputs (its gopher_repetition step makes no request of its own)
+PIPELINE = [step for step in bench_ray.PIPELINE if "gopher_repetition" not in step]
+ENGLISH, DEMO = bench_ray.ENGLISH, bench_ray.DEMO
 
 
 def input_files(quick: bool) -> list[str]:
-    files = [os.path.join(SHARED, f"{n}.jsonl.gz") for n in ENGLISH]
-    if quick or not all(os.path.exists(f) for f in files):
-        files = sorted(glob.glob(os.path.join(DEMO, "*.jsonl.gz")))
-    return [os.path.abspath(f) for f in files]
+    return [i["path"] for i in bench_ray.inputs(quick)]
 
 
 class RequestLog(logging.Handler):
