@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import bench_ray  # noqa: E402 - a sibling script (bench/ is on sys.path when run)
+from garden.progress import Progress
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -121,10 +122,11 @@ def start_s3() -> tuple[Any, Any]:
     return server, store
 
 
-class PhaseClock:
-    """A Progress stand-in: marks where each phase starts and ends, in time and in requests."""
+class PhaseClock(Progress):
+    """A silent Progress that marks where each phase starts and ends, in time and in requests."""
 
     def __init__(self, log: RequestLog) -> None:
+        super().__init__(enabled=False)
         self.log_ = log
         self.marks: list[tuple[str, float, int]] = []
 
@@ -140,15 +142,6 @@ class PhaseClock:
     def log(self, message: str) -> None:
         if message.endswith("finalize"):
             self.mark(message + " (driver)")
-
-    def advance(self, docs: int, nbytes: int) -> None:
-        pass
-
-    def task_done(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def run_once(inputs: list[str], out: str, shard_size: str, workers: int, log: RequestLog) -> dict:
@@ -435,9 +428,9 @@ Reading it:
   (KB) the count of requests, not the bytes, sets the time.
 - The terms that do **not** scale out are the ones proportional to the number of shards inside a
   single task: each reduce task's reading of every shard's scan file (now 8 concurrent GETs, so
-  ~1/8 of the table's serial estimate), and the driver's per-shard reads (still one at a
-  time). They are negligible at {shards} shards and grow at tens of thousands; fewer and larger
-  shuffle files, and concurrent reads on the driver, are what to do next; larger shards reduce
+  ~1/8 of the table's serial estimate), and the driver's per-shard reads (concurrent for the
+  id hashes and tokenize's counts and indexes, sequential for tokenizer training and the .bin merge). They are negligible at {shards} shards and grow at tens of thousands; fewer and larger
+  shuffle files are what to do next; larger shards reduce
   all of them in proportion.
 - Cost (us-east-1 list prices, an assumption: PUT/LIST $5, GET/HEAD $0.4 per million):
   ≈ ${(sum(n for k, n in by_kind.items() if k.startswith(('PUT', 'LIST', 'POST'))) * 5e-6 + sum(n for k, n in by_kind.items() if k.startswith(('GET', 'HEAD'))) * 0.4e-6) / shards * 1000:.2f} per thousand input shards at this shard count: negligible next to compute (reduce reads
