@@ -308,3 +308,22 @@ def test_cross_shard_duplicate_ids_are_found_on_s3(tmp_path, s3):
         for path, ids in zip(paths, shards):
             write_id_hashes(path, ids)
         assert find_duplicate_ids(paths + [gfs.join(root, "shard-00009.npy")]) == (1, [id_hash("b")]), root
+
+
+def test_no_resume_on_s3_starts_over(tmp_path, s3):
+    store = s3["fs"]
+    store.put_file(os.path.join(DEMO_DATA, "fortunes_en.jsonl.gz"), f"{BUCKET}/small/en.jsonl.gz")
+    recipe = write_recipe(tmp_path, [{"length_filter": {"min_chars": 30}}],
+                          [{"path": f"s3://{BUCKET}/small/en.jsonl.gz", "source": "en"}], output="unused")
+    text = open(recipe).read().replace(str(tmp_path / "unused"), f"s3://{BUCKET}/fresh")
+    open(recipe, "w").write(text)
+    run_garden("run", recipe, "-q")
+    stale = f"{BUCKET}/fresh/data/part-09999.parquet"
+    store.pipe(stale, b"left over by an older run")
+    proc = run_garden("run", recipe, "--no-resume")
+    assert "already complete" not in proc.stdout + proc.stderr
+    store.invalidate_cache()
+    assert not store.exists(stale)
+    stats = json.loads(store.cat_file(f"{BUCKET}/fresh/stats.json"))
+    assert stats["accounting_ok"] and stats["kept_docs"] > 0
+    assert [k.rsplit("/", 1)[1] for k in store.find(f"{BUCKET}/fresh/data")] == ["part-00000.parquet"]
