@@ -60,8 +60,8 @@ def find_texts(paths: list[str], ids: set[str], limit_files: int = 200) -> dict[
 
             names = fs.parquet_file(path).schema_arrow.names
             cols = [c for c in ("id", "text", "source", "lang", "reason", "duplicate_of", "similarity") if c in names]
-            source, filesystem = fs.arrow(path)
-            table = ds.dataset(source, format="parquet", filesystem=filesystem).to_table(columns=cols, filter=ds.field("id").isin(list(ids)))
+            sources, filesystem = fs.arrow_many([path])
+            table = ds.dataset(sources, format="parquet", filesystem=filesystem).to_table(columns=cols, filter=ds.field("id").isin(list(ids)))
             for row in table.to_pylist():
                 found.setdefault(row["id"], row)
         else:

@@ -192,7 +192,8 @@ def prefetched(paths: list[str], window: int = 8) -> Iterator[tuple[str, bytes]]
 
 @contextlib.contextmanager
 def local_copies(paths: list[str], window: int = 8) -> Iterator[list[str]]:
-    """Local paths with the files' content (as `local_copy`), downloaded `window` at a time."""
+    """Local paths with the files' content, for libraries that need a path (memmap, tokenizers);
+    files at URLs are downloaded `window` at a time into a temp dir removed afterwards."""
     if not paths or not is_url(paths[0]):
         yield list(paths)
         return
@@ -210,16 +211,9 @@ def local_copies(paths: list[str], window: int = 8) -> Iterator[list[str]]:
         yield local
 
 
-def arrow(path: str) -> tuple[str, Any]:
-    """(path, filesystem) for pyarrow readers: (path, None) locally, fsspec's filesystem for a URL."""
-    if not is_url(path):
-        return path, None
-    fs, p = _fs(path)
-    return p, fs
-
-
 def arrow_many(paths: list[str]) -> tuple[list[str], Any]:
-    """Like `arrow` for a list of files on one filesystem (a dataset)."""
+    """(paths, filesystem) for a pyarrow dataset of files on one filesystem: the paths as they
+    are with None locally, fsspec's filesystem and the paths without protocol for URLs."""
     if not paths or not is_url(paths[0]):
         return list(paths), None
     fs, _ = _fs(paths[0])
@@ -285,18 +279,8 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 @contextlib.contextmanager
 def local_copy(path: str) -> Iterator[str]:
     """A local path with the file's content, for libraries that need one (memmap, tokenizers)."""
-    if not is_url(path):
-        yield path
-        return
-    fs, p = _fs(path)
-    fd, local = tempfile.mkstemp(prefix="garden-", suffix="-" + posixpath.basename(p), dir=staging_dir())
-    os.close(fd)
-    try:
-        fs.get_file(p, local)
-        yield local
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(local)
+    with local_copies([path]) as paths:
+        yield paths[0]
 
 
 def parquet_file(path: str) -> Any:

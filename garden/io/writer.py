@@ -16,8 +16,7 @@ from garden.io import fs
 EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "jsonl.zst": ".jsonl.zst"}
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    fs.atomic_write_bytes(path, data)
+atomic_write_bytes = fs.atomic_write_bytes
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
