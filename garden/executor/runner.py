@@ -1,6 +1,7 @@
 """Drive a recipe through its stages: plan, skip completed work, run tasks, account, summarise."""
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -90,13 +91,10 @@ class Run:
         return dict(run_dir=self.paths.root, work_dir=work, artifacts=dict(self.artifacts), **kw)
 
     def _execute(self, label: str, fn: str, all_tasks: list[dict], describe) -> list[dict]:
-        results, todo = [], []
         done = _existing(t["marker"] for t in all_tasks)
-        for t in all_tasks:
-            if t["marker"] in done:
-                results.append(read_json(t["marker"]))
-            else:
-                todo.append(t)
+        todo = [t for t in all_tasks if t["marker"] not in done]
+        # read back concurrently: on an object store each marker is a request
+        results = [json.loads(raw) for _, raw in fs.prefetched([t["marker"] for t in all_tasks if t["marker"] in done])]
         self.progress.start(label, len(all_tasks), skipped=len(results))
         for res in self.executor.run(fn, todo, describe):
             results.append(res)
