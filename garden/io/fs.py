@@ -178,6 +178,9 @@ def read_bytes(path: str) -> bytes:
 def prefetched(paths: list[str], window: int = 8) -> Iterator[tuple[str, bytes]]:
     """(path, content) in order, with up to `window` downloads in flight: many small files on an
     object store cost their latency once per window, not once per file. Memory: `window` files."""
+    if not paths or not is_url(paths[0]):  # local reads wait on nothing: no threads
+        yield from ((p, read_bytes(p)) for p in paths)
+        return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=window) as pool:
