@@ -1,8 +1,6 @@
 """Programmatic entry points behind `garden run` (the CLI is a thin layer over these)."""
 from __future__ import annotations
 
-import os
-import re
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -15,8 +13,9 @@ from garden.io import fs
 from garden.io.writer import atomic_write_bytes
 from garden.progress import Progress
 from garden.recipe import Recipe
+from garden.run_folder import RunFolder
+from garden.run_lock import RunLock
 
-TEMP_RE = re.compile(r"\.tmp-\d+$")
 LOCK_PACKAGES = ("pyarrow", "datasketch", "fasttext-modern", "regex", "tokenizers", "numpy", "pyyaml", "ray")
 
 
@@ -40,20 +39,6 @@ def write_lock(recipe: Recipe) -> None:
     text = f"# Resolved from {recipe.path}: every default filled in, with the package versions used.\n"
     text += yaml.safe_dump(lock, sort_keys=False, allow_unicode=True)
     atomic_write_bytes(fs.join(recipe.output, "recipe.lock.yaml"), text.encode())
-
-
-def remove_stale_temp_files(root: str) -> int:
-    """Temp files of a killed run are never complete: delete them before resuming.
-
-    Only local runs have any: writes to a URL are staged outside the output (garden.io.fs).
-    """
-    removed = 0
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            if TEMP_RE.search(name):
-                os.remove(os.path.join(dirpath, name))
-                removed += 1
-    return removed
 
 
 def write_report(run_dir: str, progress: Progress) -> str | None:
@@ -80,31 +65,32 @@ def make_executor(name: str, workers: int, progress: Progress, address: str | No
 
 
 def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, executor: str = "local",
-               address: str | None = None, progress: Progress | None = None) -> dict:
-    """Run a validated recipe; returns stats.json's content."""
+               address: str | None = None, progress: Progress | None = None, force: bool = False,
+               verify_inputs: bool = False) -> dict:
+    """Run a validated recipe; returns stats.json's content.
+
+    The output folder is claimed (or refused) and locked before any work; everything Garden
+    removes there afterwards goes through RunFolder, which removes only Garden's own files."""
     progress = progress or Progress(enabled=False)
-    if not resume:
-        for sub in ("_work", "data", "rejected", "quarantine", "stats.json"):
-            path = fs.join(recipe.output, sub)
-            if fs.isdir(path):
-                fs.rmtree(path)
-            else:
-                fs.remove(path)
-    fs.makedirs(recipe.output)
-    remove_stale_temp_files(recipe.output)
-    write_lock(recipe)
-    ex = make_executor(executor, recipe.workers, progress, address)
-    try:
-        stats = Run(recipe, ex, progress).execute()
-    except AccountingError:
-        write_report(recipe.output, progress)  # the report shows where the counts diverge
-        raise
-    finally:
-        ex.close()
-        progress.close()
-    report = write_report(recipe.output, progress)
-    if report:
-        stats["report"] = report
+    folder = RunFolder(recipe.output, progress.log)
+    folder.claim([f for spec in recipe.inputs for f in spec.files()], force=force)
+    with RunLock(recipe.output, progress.log):
+        if not resume:
+            folder.remove_outputs()
+        folder.remove_temp_files()
+        write_lock(recipe)
+        ex = make_executor(executor, recipe.workers, progress, address)
+        try:
+            stats = Run(recipe, ex, progress, folder, verify_inputs=verify_inputs).execute()
+        except AccountingError:
+            write_report(recipe.output, progress)  # the report shows where the counts diverge
+            raise
+        finally:
+            ex.close()
+            progress.close()
+        report = write_report(recipe.output, progress)
+        if report:
+            stats["report"] = report
     if strict and stats["quarantined_docs"]:
         raise StrictError(f"--strict: {stats['quarantined_docs']} records quarantined (see {recipe.output}/quarantine/)")
     if strict and stats["duplicate_ids"]["count"]:

@@ -28,15 +28,22 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Exit non-zero if any record was quarantined.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", help="Ray cluster address (ray://host:port or auto), with --executor ray.")
+@click.option("--force", is_flag=True,
+              help="Write into a non-empty folder that is not a Garden run folder (its files are left alone).")
+@click.option("--verify-inputs", is_flag=True,
+              help="Identify inputs by a hash of all their bytes, not a sampled fingerprint (reads every input once more).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bool, strict: bool,
-        executor: str, address: str | None, quiet: bool) -> None:
+        executor: str, address: str | None, force: bool, verify_inputs: bool, quiet: bool) -> None:
     """Run a recipe: read inputs, run the pipeline, write data/, rejected/, quarantine/, stats.json."""
     from garden.api import StrictError, run_recipe
     from garden.executor.pool import TaskError
     from garden.executor.runner import AccountingError
     from garden.progress import Progress
+    from garden.io.identity import InputChangedError
     from garden.recipe import load_recipe
+    from garden.run_folder import OwnershipError
+    from garden.run_lock import LockedError
     from garden.summary import print_summary
 
     try:
@@ -46,7 +53,11 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
     progress = Progress(enabled=not quiet)
     try:
         stats = run_recipe(recipe, resume=not no_resume, strict=strict, executor=executor, address=address,
-                           progress=progress)
+                           progress=progress, force=force, verify_inputs=verify_inputs)
+    except (OwnershipError, LockedError) as exc:
+        _fail(str(exc))
+    except InputChangedError as exc:
+        _fail(f"{exc}\nrun the same command again once the input is stable: the changed file's shards are recomputed", 1)
     except StrictError as exc:
         _fail(str(exc), 1)
     except AccountingError as exc:

@@ -255,6 +255,8 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None 
     for key in ("inputs", "output", "pipeline"):
         if key not in data:
             raise RecipeError(f"{path}: missing required key '{key}'")
+    if not isinstance(data["output"], str) or not data["output"].strip():
+        raise RecipeError(f"{path}: 'output' must be a folder path, got {data['output']!r}")
     raw_inputs = data["inputs"]
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise RecipeError(f"{path}: 'inputs' must be a non-empty list of {{path, source}}")

@@ -71,7 +71,11 @@ def kill_9_when(cmd, ready, env=None, timeout=120, poll=0.005) -> bool:
 
 def read_data(out_dir) -> list[dict]:
     rows = []
+    from garden.run_folder import is_part_name
+
     for f in sorted(glob.glob(os.path.join(str(out_dir), "data", "part-*"))):
+        if not is_part_name(os.path.basename(f)):
+            continue  # not Garden's: a user's file or a temp file
         if f.endswith(".parquet"):
             rows.extend(pq.read_table(f).to_pylist())
         else:

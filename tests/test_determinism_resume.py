@@ -68,7 +68,8 @@ def test_kill_9_then_resume_matches_uninterrupted(tmp_path, demo_inputs, phase):
     assert outputs(tmp_path / "killed") == outputs(tmp_path / "ref")
     s = read_stats(tmp_path / "killed")
     assert s["accounting_ok"] and s["kept_docs"] == read_stats(tmp_path / "ref")["kept_docs"]
-    assert not glob.glob(str(tmp_path / "killed" / "**" / "*.tmp-*"), recursive=True)
+    assert not glob.glob(str(tmp_path / "killed" / "**" / "*tmp-*"), recursive=True)
+    assert not glob.glob(str(tmp_path / "killed" / "**" / ".*garden-tmp-*"), recursive=True)
 
 
 def test_recipe_change_invalidates_only_downstream(tmp_path, demo_inputs):

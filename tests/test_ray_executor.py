@@ -175,7 +175,7 @@ def test_full_pipeline_on_ray_is_byte_identical_to_local(tmp_path, cluster, smal
     stage0 = next(v for k, v in ray_progress.per_stage.items() if k.startswith("stage 0"))
     assert stage0[0] == local["input_docs"]
     assert [v[0] for k, v in ray_progress.per_stage.items() if "scan" in k][0] == local["ops"][1]["out"]
-    assert not [k for k in tree_bytes(tmp_path / "out_ray") if ".tmp-" in k]
+    assert not [k for k in tree_bytes(tmp_path / "out_ray") if ".tmp-" in k or "garden-tmp" in k]
 
 
 def _crash_recipe(tmp_path, small_inputs, control, output):
@@ -206,7 +206,7 @@ def test_killed_worker_is_retried_and_output_is_unchanged(tmp_path, cluster, sma
     assert _outputs(tmp_path / "out") == crash_reference
     stats = read_stats(tmp_path / "out")
     assert stats["executor"] == "ray" and stats["accounting_ok"]
-    assert not [k for k in tree_bytes(tmp_path / "out") if ".tmp-" in k]  # the dead attempt's temp files are gone
+    assert not [k for k in tree_bytes(tmp_path / "out") if ".tmp-" in k or "garden-tmp" in k]  # the dead attempt's temp files are gone
 
 
 def test_retry_limit_stops_the_run_with_shard_error_and_log_then_resume(tmp_path, cluster, small_inputs,
@@ -241,10 +241,11 @@ def test_leftovers_of_a_dead_attempt_are_found_from_the_task_dict(tmp_path):
 
     (tmp_path / "data").mkdir()
     (tmp_path / "side" / "x").mkdir(parents=True)
-    dead = [tmp_path / "data" / "part-00001.parquet.tmp-123", tmp_path / "side" / "x" / "t.bin.tmp-9",
-            tmp_path / "done.json.tmp-77"]
-    kept = [tmp_path / "data" / "part-00001.parquet", tmp_path / "data" / "part-00002.parquet.tmp-5",
-            tmp_path / "in.jsonl.tmp-1"]
+    dead = [tmp_path / "data" / ".part-00001.parquet.garden-tmp-123", tmp_path / "side" / "x" / ".t.bin.garden-tmp-9",
+            tmp_path / ".done.json.garden-tmp-77"]
+    kept = [tmp_path / "data" / "part-00001.parquet", tmp_path / "data" / ".part-00002.parquet.garden-tmp-5",
+            tmp_path / ".in.jsonl.garden-tmp-1",
+            tmp_path / "data" / "part-00001.parquet.tmp-123"]  # a user's file with a temp-like name
     for p in dead + kept:
         p.write_text("x")
     task = {"out_path": str(tmp_path / "data" / "part-00001.parquet"), "marker": str(tmp_path / "done.json"),

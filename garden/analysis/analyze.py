@@ -13,14 +13,13 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from garden.analysis.annotate import NUM_PERM, annotate_chunk
 from garden.analysis.parallel import Workers, parallel, worker_pool
 from garden.analysis.neardup import near_dup_summary
 from garden.analysis.sample import SampleMerger, SampleTask, plan_tasks, sample_task
 from garden.analysis.stats import group_summaries, stat_names, summarize
-from garden.io.writer import atomic_write_bytes, atomic_write_json
+from garden.io.writer import atomic_write_bytes, atomic_write_json, write_table
 from garden.progress import Progress
 
 
@@ -120,9 +119,7 @@ def _write_rows(path: str, rows: list[dict]) -> None:
     flat = [{k: (json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v) for k, v in r.items()} for r in rows]
     keys = sorted({k for r in flat for k in r}, key=lambda k: list(flat[0]).index(k) if k in flat[0] else 999)
     table = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in flat])
-    tmp = path + f".tmp-{os.getpid()}"
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    write_table(path, table)
 
 
 def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed: int = 0, workers: int = 1,

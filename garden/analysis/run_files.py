@@ -10,16 +10,18 @@ from typing import Iterable, Iterator
 
 from garden.io import fs
 from garden.io.inputs import open_decompressed
+from garden.run_folder import is_part_name
 
 SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 
 
 def part_files(directory: str) -> list[str]:
-    """Completed shard files of an output directory (temp files of a killed run are skipped)."""
+    """Garden's completed shard files (`part-NNNNN.*`) of an output directory: temp files of a
+    killed run and files a user put there are not part of the output."""
     files = []
     for suffix in SUFFIXES:
         files += fs.glob(fs.join(directory, f"*{suffix}"))
-    return sorted(f for f in files if ".tmp-" not in f.rsplit("/", 1)[-1])
+    return sorted(f for f in files if is_part_name(f.rsplit("/", 1)[-1]))
 
 
 def iter_rows(path: str, columns: Iterable[str] | None = None, batch_size: int = 4096) -> Iterator[dict]:

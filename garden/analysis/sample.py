@@ -62,13 +62,18 @@ def _expand(arg: str) -> list[str]:
 
 def _run_output_files(directory: str) -> list[str]:
     """A run directory → its data/ files; a data/ (or rejected/<op>/) directory → its part files."""
+    from garden.analysis.run_files import part_files
+
     data = fs.join(directory, "data")
     if fs.isfile(fs.join(directory, "stats.json")) and fs.isdir(data):
-        directory = data
+        return part_files(data)  # Garden's own shards only: a file a user dropped there is no output
+    parent = fs.dirname(directory.rstrip("/"))
+    if any(fs.isfile(fs.join(d, "stats.json")) for d in (parent, fs.dirname(parent))):
+        return part_files(directory)  # data/ or rejected/<op>/ of a run
     files = []
     for suffix in (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst"):
         files += fs.glob(fs.join(directory, f"*{suffix}"))
-    return sorted(files)
+    return sorted(f for f in files if not fs.is_temp_name(f.rsplit("/", 1)[-1]))
 
 
 def plan_tasks(paths: list[str], shard_size: int = 32 << 20, text_field: str = "text",

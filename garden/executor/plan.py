@@ -97,9 +97,9 @@ def build_plan(recipe: Recipe, input_fingerprint: str) -> list[Stage]:
 
 
 def referenced_files(params: dict) -> list[str]:
-    """Size and mtime of every file a parameter names (eval sets, word lists, models), so that
+    """The fingerprint of every file a parameter names (eval sets, word lists, models), so that
     editing such a file in place invalidates the stage like a changed parameter does."""
-    from garden.io.inputs import file_fingerprint
+    from garden.io.identity import sampled_fingerprint
 
     found = []
     values = list(params.values())
@@ -111,7 +111,7 @@ def referenced_files(params: dict) -> list[str]:
             values.extend(value.values())
         elif isinstance(value, str) and value and len(value) < 4096:
             paths = fs.glob(value) if any(c in value for c in "*?[") else [value]
-            found.extend(file_fingerprint(p) for p in paths if _is_file(p))
+            found.extend(f"{fs.abspath(p)}:{sampled_fingerprint(p)}" for p in paths if _is_file(p))
     return sorted(found)
 
 

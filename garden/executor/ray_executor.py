@@ -20,7 +20,6 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import re
 import time
 from itertools import islice
 from typing import Any, Callable, Iterator
@@ -30,7 +29,6 @@ from garden.executor.pool import TaskError
 DEFAULT_MAX_RETRIES = 3
 PROGRESS_INTERVAL_S = 0.5   # how often workers send progress and the driver collects it
 LOG_TAIL_LINES = 40
-TEMP_RE = re.compile(r"\.tmp-\d+$")  # writer.tmp_path's suffix: a file of an unfinished attempt
 
 
 def _import_ray():
@@ -87,15 +85,21 @@ def remove_attempt_leftovers(task: dict) -> int:
     """Delete temp files an earlier, killed attempt of this task left next to its outputs.
 
     Locally a dead worker stops the run and the next run cleans up; on Ray the retry goes on in
-    the same run, so without this a killed attempt's `*.tmp-<pid>` file would stay in data/.
+    the same run, so without this a killed attempt's temp file (`fs.temp_path`) would stay in data/.
+    Only Garden's own temp names are removed.
     """
+    from garden.io import fs
+
     removed = 0
     for path, is_dir in _leftover_targets(task):
         if "://" in path:
             continue  # writes to URLs are staged on the worker's disk, never next to the output
-        pattern = os.path.join(glob.escape(path), "**", "*.tmp-*") if is_dir else glob.escape(path) + ".tmp-*"
+        if is_dir:
+            pattern = os.path.join(glob.escape(path), "**", f".*{fs.TEMP_MARK}*")
+        else:
+            pattern = glob.escape(fs.temp_path(path).rsplit(fs.TEMP_MARK, 1)[0]) + fs.TEMP_MARK + "*"
         for leftover in glob.glob(pattern, recursive=True):
-            if TEMP_RE.search(leftover):
+            if fs.is_temp_name(os.path.basename(leftover)):
                 try:
                     os.remove(leftover)
                     removed += 1

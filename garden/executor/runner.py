@@ -8,11 +8,13 @@ from typing import Any
 
 from garden.executor.plan import RunPaths, Stage, build_plan, op_key, op_label, reject_schema
 from garden.io import fs
-from garden.io.inputs import InputShard, plan_fingerprint, plan_inputs
+from garden.io.identity import identify
+from garden.io.inputs import InputShard, plan_inputs, plan_key
 from garden.io.writer import EXTENSIONS, atomic_write_bytes, atomic_write_json, read_json
 from garden.operator import StageContext
 from garden.progress import Progress
 from garden.recipe import Recipe
+from garden.run_folder import RunFolder
 
 
 def _existing(paths) -> set[str]:
@@ -41,44 +43,68 @@ class AccountingError(RuntimeError):
     """input_docs != kept + rejected + quarantined: something was lost."""
 
 
-def _load_plan(recipe: Recipe, paths: RunPaths) -> tuple[str, list[InputShard]]:
-    fp = plan_fingerprint(recipe.inputs, recipe.shard_size)
+def _load_plan(recipe: Recipe, paths: RunPaths, verify: bool, log) -> tuple[str, list[InputShard]]:
+    """The input shards and the key every stage fingerprint chains from.
+
+    The cached plan is reused only when every input still has its recorded identity; with
+    `verify` the full-content hashes must match too (a plan without them is recomputed,
+    since nothing proves its inputs unchanged)."""
+    files = sorted({f for spec in recipe.inputs for f in spec.files()})
+    identities = {f: identify(f, verify) for f in files}
+    sampled = {f: i.sampled for f, i in identities.items()}
+    specs = plan_key(recipe.inputs, recipe.shard_size, {})
     cache = fs.join(paths.work, "plan.json")
     if fs.exists(cache):
         cached = read_json(cache)
-        if cached.get("fingerprint") == fp:
-            return fp, [InputShard(**s) for s in cached["shards"]]
-    shards = plan_inputs(recipe.inputs, recipe.shard_size)
-    atomic_write_json(cache, {"fingerprint": fp, "shards": [s.to_dict() for s in shards]})
-    return fp, shards
+        same = cached.get("specs") == specs and cached.get("sampled") == sampled
+        if same and verify:
+            same = cached.get("full") == {f: i.full for f, i in identities.items()}
+            if not same and cached.get("full") is None:
+                log("--verify-inputs: the earlier run recorded no content hashes; replanning")
+        if same:
+            return cached["key"], [InputShard(**s) for s in cached["shards"]]
+        if cached.get("sampled"):
+            changed = sorted(f for f in files if cached["sampled"].get(f) != sampled[f]) or \
+                sorted(set(cached["sampled"]) - set(files))
+            if changed:
+                log(f"inputs changed since the last run ({', '.join(changed[:3])}"
+                    f"{', ...' if len(changed) > 3 else ''}): everything that depends on them is recomputed")
+    key = plan_key(recipe.inputs, recipe.shard_size, identities)
+    shards = plan_inputs(recipe.inputs, recipe.shard_size, sampled)
+    atomic_write_json(cache, {"key": key, "specs": specs, "sampled": sampled,
+                              "full": {f: i.full for f, i in identities.items()} if verify else None,
+                              "shards": [s.to_dict() for s in shards]})
+    return key, shards
 
 
-def _clean_stage(stage: Stage, recipe: Recipe, paths: RunPaths) -> None:
-    """Remove everything a stage wrote, so a changed recipe or input recomputes it."""
-    fs.rmtree(paths.stage_dir(stage))
+def _clean_stage(stage: Stage, recipe: Recipe, paths: RunPaths, folder: RunFolder) -> None:
+    """Remove what a stage wrote (Garden's files only), so a changed recipe or input recomputes it."""
+    folder.remove_stage_dir(stage.dir_name)
     for spec in stage.all_ops():
         if stage.kind == "stream":
-            fs.rmtree(paths.rejected_dir(op_label(spec, recipe)))
-    for f in fs.glob(fs.join(paths.quarantine, f"s{stage.index:02d}-*")):
-        fs.remove(f)
+            folder.remove_rejected(op_label(spec, recipe))
+    folder.remove_quarantine(f"s{stage.index:02d}-")
     if stage.final:
-        fs.rmtree(paths.data)
+        folder.remove_data()
 
 
-def _check_fingerprint(stage: Stage, recipe: Recipe, paths: RunPaths) -> None:
+def _check_fingerprint(stage: Stage, recipe: Recipe, paths: RunPaths, folder: RunFolder) -> None:
     fp_path = fs.join(paths.stage_dir(stage), "fingerprint")
     if fs.exists(fp_path):
         with fs.open(fp_path, "rb") as fh:
             if fh.read().decode().strip() == stage.fingerprint:
                 return
-    _clean_stage(stage, recipe, paths)
+    _clean_stage(stage, recipe, paths, folder)
     atomic_write_bytes(fp_path, stage.fingerprint.encode())
 
 
 class Run:
-    def __init__(self, recipe: Recipe, executor: Any, progress: Progress) -> None:
+    def __init__(self, recipe: Recipe, executor: Any, progress: Progress, folder: RunFolder | None = None,
+                 verify_inputs: bool = False) -> None:
         self.recipe = recipe
         self.paths = RunPaths(recipe.output)
+        self.folder = folder or RunFolder(recipe.output, progress.log)
+        self.verify_inputs = verify_inputs
         self.executor = executor
         self.progress = progress
         self.artifacts: dict[str, Any] = {}
@@ -195,7 +221,11 @@ class Run:
             self.progress.log(f"stage {stage.index}: {spec.name} finalize")
             ctx = StageContext(**self._ctx(stage, num_shards=len(inputs), input_shards=tuple(inputs)))
             fs.makedirs(ctx.work_dir)
+            label = op_label(spec, self.recipe)
+            self.folder.remove_step_outputs(label)  # what an earlier version of this step left
+            before = self.folder.top_level()
             final = op.finalize(ctx) or {}
+            self.folder.record_step_outputs(label, before)
             final["seconds"] = round(time.perf_counter() - t0, 3)
             atomic_write_json(marker, final)
         stats["phases"]["finalize"] = {"seconds": final.get("seconds", 0)}
@@ -207,16 +237,20 @@ class Run:
     def execute(self) -> dict:
         t0 = time.time()
         fs.makedirs(self.paths.work)
-        fp, shards = _load_plan(self.recipe, self.paths)
+        fp, shards = _load_plan(self.recipe, self.paths, self.verify_inputs, self.progress.log)
         stages = build_plan(self.recipe, fp)
         self.stages = stages
         self.global_stage_of = {s.ops[0].index: s for s in stages if s.kind == "global"}
         self.progress.log(f"{self.recipe.name}: {len(shards)} input shards, {len(stages)} stages, "
                           f"{self.executor.workers} workers ({self.executor.name})")
+        self.folder.remove_stale(
+            stream_labels={op_label(o, self.recipe) for s in stages if s.kind == "stream" for o in s.all_ops()},
+            step_labels={op_label(s.ops[0], self.recipe) for s in stages if s.kind == "global"},
+            stage_dirs={s.dir_name for s in stages})
         inputs: list[Any] = shards
         schema = None
         for stage in stages:
-            _check_fingerprint(stage, self.recipe, self.paths)
+            _check_fingerprint(stage, self.recipe, self.paths, self.folder)
             if stage.kind == "stream":
                 first = isinstance(inputs[0], InputShard) if inputs else False
                 inputs = self.run_stream(stage, inputs, schema)
@@ -225,6 +259,11 @@ class Run:
                     self.check_ids(stage, inputs, schema)
             else:
                 self.run_global(stage, inputs, schema)
+        foreign = self.folder.foreign_files("data")
+        if foreign:
+            self.progress.log(f"note: data/ holds {len(foreign)} files Garden did not write "
+                              f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
+                              f"left alone, and not part of the output")
         stats = self.summarise(stages, shards, time.time() - t0)
         return stats
 

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from garden import registry
 from garden.executor.fused import OpRun
+from garden.io.identity import check_unchanged
 from garden.io.inputs import InputShard
 from garden.io.reader import ReadResult, read_shard
 from garden.io import fs
@@ -129,8 +130,10 @@ def run_stream_task(task: dict) -> dict:
         reject_buf.clear()
 
     read_result = ReadResult()
+    shard = None
     if task.get("input_shard"):
         shard = InputShard(**task["input_shard"])
+        check_unchanged(shard.path, shard.identity)  # a shard never mixes two versions of a file
         batches: Iterator[list[dict]] = read_shard(shard, read_result, task["batch_size"])
     else:
         batches = (b.to_pylist() for b in read_output(task["in_path"], task["in_schema"], task["batch_size"]))
@@ -151,6 +154,8 @@ def run_stream_task(task: dict) -> dict:
             n_out += len(docs)
             flush_rejects()
             _report(stage, n_batch, nbytes)
+        if shard is not None:
+            check_unchanged(shard.path, shard.identity)  # changed while read: commit nothing
     except BaseException:
         writer.abort()
         for w in reject_writers.values():

@@ -85,18 +85,6 @@ def size(path: str) -> int:
     return int(fs.size(p))
 
 
-def fingerprint(path: str) -> str:
-    """Changes when the file's content may have changed (size + mtime, or the store's ETag)."""
-    if not is_url(path):
-        st = os.stat(path)
-        return f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
-    fs, p = _fresh(path)
-    info = fs.info(p)
-    tag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("LastModified") \
-        or info.get("mtime") or info.get("updated") or ""
-    return f"{path}:{info.get('size')}:{tag}"
-
-
 def glob(pattern: str) -> list[str]:
     """Sorted matches; `**` matches across directories.
 
@@ -228,10 +216,25 @@ def staging_dir() -> str:
     return os.environ.get("GARDEN_TMPDIR") or tempfile.gettempdir()
 
 
+TEMP_MARK = ".garden-tmp-"
+TEMP_RE = re.compile(r"^\..+\.garden-tmp-\d+$")
+
+
+def temp_path(path: str) -> str:
+    """`dir/.name.garden-tmp-<pid>`: hidden, and a name no user file has by accident, so that
+    cleaning up after a killed run can never remove a file Garden did not write."""
+    head, name = os.path.split(path)
+    return os.path.join(head, f".{name}{TEMP_MARK}{os.getpid()}")
+
+
+def is_temp_name(name: str) -> bool:
+    return bool(TEMP_RE.match(name))
+
+
 class StagedFile:
     """A local file that becomes `path` on `commit()`, atomically, or nothing on `abort()`.
 
-    Locally it is `path.tmp-<pid>` renamed into place; for a URL a file in `staging_dir()`
+    Locally it is `temp_path(path)` renamed into place; for a URL a file in `staging_dir()`
     uploaded in one call. Use `.local` with any library that writes to a path.
     """
 
@@ -243,7 +246,7 @@ class StagedFile:
             os.close(fd)
         else:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            self.local = f"{path}.tmp-{os.getpid()}"
+            self.local = temp_path(path)
 
     def commit(self) -> None:
         if not is_url(self.path):

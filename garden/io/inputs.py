@@ -15,6 +15,7 @@ import os
 from typing import Iterator
 
 from garden.io import fs
+from garden.io.identity import InputIdentity
 from garden.recipe import InputSpec
 
 CHUNK = 8 * 1024 * 1024
@@ -34,6 +35,7 @@ class InputShard:
     text_field: str = "text"
     id_field: str = "id"
     error: str = ""     # for format == broken: why the file could not be planned
+    identity: str = ""  # the file's sampled fingerprint at planning; checked before and after reading
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -104,10 +106,6 @@ class _ZstdRaw(io.RawIOBase):
         super().close()
 
 
-def file_fingerprint(path: str) -> str:
-    return fs.fingerprint(path)
-
-
 def _plain_ranges(path: str, shard_size: int) -> list[tuple[int, int, int]]:
     """(start, end, first_line) byte ranges aligned to line starts."""
     size = fs.size(path)
@@ -165,8 +163,10 @@ def _relative(path: str, base: str) -> str:
     return os.path.relpath(path, base)
 
 
-def plan_inputs(inputs: list[InputSpec], shard_size: int) -> list[InputShard]:
+def plan_inputs(inputs: list[InputSpec], shard_size: int, identities: dict[str, str] | None = None) -> list[InputShard]:
+    """Shards of every input file; `identities` (path → sampled fingerprint) go on each shard."""
     shards: list[InputShard] = []
+    identities = identities or {}
 
     def add(**kw) -> None:
         shards.append(InputShard(index=len(shards), **kw))
@@ -176,7 +176,8 @@ def plan_inputs(inputs: list[InputSpec], shard_size: int) -> list[InputShard]:
         for path in spec.files():
             rel = _relative(path, base)
             fmt = file_format(path)
-            common = dict(path=path, source=spec.source, rel=rel, text_field=spec.text_field, id_field=spec.id_field)
+            common = dict(path=path, source=spec.source, rel=rel, text_field=spec.text_field, id_field=spec.id_field,
+                          identity=identities.get(path, ""))
             size = fs.size(path)
             if fmt == "jsonl":
                 for start, end, first in _plain_ranges(path, shard_size):
@@ -207,13 +208,14 @@ def plan_inputs(inputs: list[InputSpec], shard_size: int) -> list[InputShard]:
     return shards
 
 
-def plan_fingerprint(inputs: list[InputSpec], shard_size: int) -> str:
+def plan_key(inputs: list[InputSpec], shard_size: int, identities: dict[str, InputIdentity]) -> str:
+    """What the plan depends on: the input specs, the shard size and every file's identity."""
     h = hashlib.sha256()
     h.update(json.dumps([dataclasses.asdict(i) for i in inputs], sort_keys=True).encode())
     h.update(str(shard_size).encode())
-    for spec in inputs:
-        for path in spec.files():
-            h.update(file_fingerprint(path).encode())
+    for path in sorted(identities):
+        ident = identities[path]
+        h.update(f"{path}|{ident.sampled}|{ident.full}".encode())
     return h.hexdigest()[:16]
 
 
