@@ -54,27 +54,31 @@ def _load_plan(recipe: Recipe, paths: RunPaths, verify: bool, log) -> tuple[str,
     sampled = {f: i.sampled for f, i in identities.items()}
     specs = plan_key(recipe.inputs, recipe.shard_size, {})
     cache = fs.join(paths.work, "plan.json")
+    full = {f: i.full for f, i in identities.items()} if verify else None
     if fs.exists(cache):
         cached = read_json(cache)
-        same = cached.get("specs") == specs and cached.get("sampled") == sampled
-        if same and verify:
-            same = cached.get("full") == {f: i.full for f, i in identities.items()}
-            if not same and cached.get("full") is None:
-                log("--verify-inputs: the earlier run recorded no content hashes; replanning")
-        if same:
+        changed = _changed_inputs(cached, sampled, full)
+        if cached.get("specs") == specs and not changed:
             return cached["key"], [InputShard(**s) for s in cached["shards"]]
-        if cached.get("sampled"):
-            changed = sorted(f for f in files if cached["sampled"].get(f) != sampled[f]) or \
-                sorted(set(cached["sampled"]) - set(files))
-            if changed:
-                log(f"inputs changed since the last run ({', '.join(changed[:3])}"
-                    f"{', ...' if len(changed) > 3 else ''}): everything that depends on them is recomputed")
+        if changed:
+            log(f"inputs changed since the last run ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): "
+                f"everything that depends on them is recomputed")
     key = plan_key(recipe.inputs, recipe.shard_size, identities)
     shards = plan_inputs(recipe.inputs, recipe.shard_size, sampled)
-    atomic_write_json(cache, {"key": key, "specs": specs, "sampled": sampled,
-                              "full": {f: i.full for f, i in identities.items()} if verify else None,
+    atomic_write_json(cache, {"key": key, "specs": specs, "sampled": sampled, "full": full,
                               "shards": [s.to_dict() for s in shards]})
     return key, shards
+
+
+def _changed_inputs(cached: dict, sampled: dict[str, str], full: dict[str, str] | None) -> list[str]:
+    """Files whose identity differs from the cached plan's; with full hashes, a plan that has
+    none cannot prove anything unchanged, so every file counts as changed."""
+    before = cached.get("sampled") or {}
+    changed = {f for f in set(before) | set(sampled) if before.get(f) != sampled.get(f)}
+    if full is not None:
+        recorded = cached.get("full") or {}
+        changed |= {f for f in full if recorded.get(f) != full[f]}
+    return sorted(changed)
 
 
 def _clean_stage(stage: Stage, recipe: Recipe, paths: RunPaths, folder: RunFolder) -> None:
