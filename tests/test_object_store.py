@@ -99,7 +99,8 @@ def _user_outputs(files: dict[str, bytes], root: str, inputs: str) -> dict[str, 
     """Everything but bookkeeping; the run's and the inputs' locations are masked where named."""
     keep = {}
     for rel, data in files.items():
-        if rel.startswith("_work/") or rel in ("stats.json", "recipe.lock.yaml", "report.html"):
+        if rel.startswith("_work/") or rel in ("stats.json", "recipe.lock.yaml", "report.html", ".garden-run.json",
+                                               ".garden-lock"):
             continue
         keep[rel] = data.replace(root.encode(), b"<run>").replace(inputs.encode(), b"<in>")
     return keep

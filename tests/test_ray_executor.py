@@ -122,7 +122,8 @@ def _outputs(out) -> dict:
     """Every user-facing output file; the run directory's own path is masked where files name it."""
     files = {}
     for rel, data in tree_bytes(out).items():
-        if rel.startswith("_work") or rel in ("stats.json", "recipe.lock.yaml") or rel.endswith("report.html"):
+        if rel.startswith("_work") or rel in ("stats.json", "recipe.lock.yaml", ".garden-run.json", ".garden-lock") \
+                or rel.endswith("report.html"):
             continue
         files[rel] = data.replace(str(out).encode(), b"<run>")
     return files
