@@ -5,7 +5,7 @@ the holder dies, however it dies, so a lock is never stale; the file keeps the h
 host and start time for the message a second run prints. On an object store there is no lock
 primitive Garden can rely on, so the lock is a lease object that the holder refreshes every
 `HEARTBEAT_S` seconds; a lease not refreshed for `LEASE_S` seconds belongs to a dead run and is
-taken over. Two runs started within the same moment on an object store can both write the
+taken over; one of a dead process on this same host is taken over at once. Two runs started within the same moment on an object store can both write the
 lease; each reads it back after a pause and only the one whose lease stayed goes on, which
 narrows that window to the store's write latency but does not close it (docs: README).
 """
@@ -25,6 +25,17 @@ from garden.run_folder import LOCK
 LEASE_S = 90.0
 HEARTBEAT_S = 15.0
 SETTLE_S = 2.0
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a killed run's lease is taken over at once)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class LockedError(RuntimeError):
@@ -117,7 +128,9 @@ class RunLock:
         current = self._read_lease()
         if current is not None:
             age = time.time() - current.heartbeat
-            if age < LEASE_S:
+            if current.host == socket.gethostname() and not _alive(current.pid):
+                self.log(f"taking over the lease of a run that is no longer running ({current.describe()})")
+            elif age < LEASE_S:
                 raise LockedError(f"{self.root} is in use by another garden run ({current.describe()}, "
                                   f"lease refreshed {age:.0f} s ago); wait for it to finish, or choose another "
                                   f"output (a lease not refreshed for {LEASE_S:.0f} s is taken over)")

@@ -61,3 +61,7 @@ def test_lease_on_an_object_store_refuses_a_live_holder_and_takes_over_a_stale_o
             RunLock(root).__enter__()
     assert any("taking over the lease" in m for m in messages)
     assert not lease.exists()  # released
+    killed = Holder(pid=999999, host=socket.gethostname(), started=time.time(), heartbeat=time.time(), token="k")
+    lease.write_bytes(killed.encode())  # fresh, but its process on this host is gone (kill -9)
+    with RunLock(root, messages.append):
+        assert json.loads(lease.read_bytes())["pid"] == os.getpid()
