@@ -24,6 +24,10 @@ TOP_KEYS = {"name", "inputs", "output", "workers", "pipeline", "output_format", 
 INPUT_KEYS = {"path", "source", "text_field", "id_field"}
 
 
+MAX_WORKERS = 4096  # processes on one machine, or Ray tasks at once
+MAX_BATCH_SIZE = 1_000_000  # documents held in memory at once per worker
+
+
 class RecipeError(ValueError):
     """A recipe that cannot run; the message names file, line and entry."""
 
@@ -422,6 +426,9 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: RecipeLines | lis
         raise RecipeError(f"{path}: {exc}") from None
     if workers < 1 or shard_size < 1 or batch_size < 1:
         raise RecipeError(f"{path}: workers, shard_size and batch_size must be positive")
+    for key, value, high in (("workers", workers, MAX_WORKERS), ("batch_size", batch_size, MAX_BATCH_SIZE)):
+        if value > high:
+            raise RecipeError(f"{_at(path, lines.keys.get(key))}: {key} must be at most {high:,}, got {value:,}")
     recipe = Recipe(name=str(data.get("name", os.path.splitext(os.path.basename(path))[0])), inputs=inputs,
                     output=str(data["output"]), pipeline=pipeline, workers=workers, output_format=fmt,
                     shard_size=shard_size, batch_size=batch_size, path=path, key_lines=dict(lines.keys))
