@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from garden import __version__
+from garden.executor.empty import EmptyStageError
 from garden.executor.runner import AccountingError, Run
 from garden.io import fs
 from garden.io.writer import atomic_write_bytes
@@ -96,8 +97,8 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
     ex = make_executor(executor, recipe.workers, progress, address)
     try:
         stats = Run(recipe, ex, progress).execute()
-    except AccountingError:
-        write_report(recipe.output, progress)  # the report shows where the counts diverge
+    except (AccountingError, EmptyStageError):
+        write_report(recipe.output, progress)  # the report shows where the counts diverge or the step that emptied
         raise
     finally:
         ex.close()

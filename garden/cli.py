@@ -33,7 +33,9 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
         executor: str, address: str | None, quiet: bool) -> None:
     """Run a recipe: read inputs, run the pipeline, write data/, rejected/, quarantine/, stats.json."""
     from garden.api import StrictError, run_recipe
+    from garden.executor.empty import EmptyStageError
     from garden.executor.pool import TaskError
+    from garden.messages import os_error_message
     from garden.executor.runner import AccountingError
     from garden.progress import Progress
     from garden.recipe import load_recipe
@@ -53,10 +55,26 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
         _fail(str(exc), 3)
     except TaskError as exc:
         _fail(f"{exc}\nfix the cause and run the same command again: completed shards are kept", 1)
+    except EmptyStageError as exc:
+        _print_stopped_summary(recipe.output, quiet)
+        _fail(f"{exc}\nsee {recipe.output}/report.html", 4)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", 130)
+    except OSError as exc:  # disk full, permissions, read-only file system: a message, not a traceback
+        _fail(os_error_message(exc, recipe.output), 1)
     if not quiet:
         print_summary(stats, recipe.output)
+
+
+def _print_stopped_summary(run_dir: str, quiet: bool) -> None:
+    """The summary table of a run that stopped for lack of documents (stats.json is written)."""
+    from garden.io import fs
+    from garden.io.writer import read_json
+    from garden.summary import print_summary
+
+    path = fs.join(run_dir, "stats.json")
+    if not quiet and fs.exists(path):
+        print_summary(read_json(path), run_dir)
 
 
 @main.command()
