@@ -419,9 +419,9 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: RecipeLines | lis
     if fmt not in OUTPUT_FORMATS:
         raise RecipeError(f"{path}: output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
     try:
-        workers = int(data.get("workers", 1))
+        workers = check_type(data.get("workers", 1), int, "workers")
         shard_size = parse_size(data.get("shard_size", 32 * 1024 * 1024))
-        batch_size = int(data.get("batch_size", 2000))
+        batch_size = check_type(data.get("batch_size", 2000), int, "batch_size")
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{path}: {exc}") from None
     if workers < 1 or shard_size < 1 or batch_size < 1:
