@@ -236,6 +236,19 @@ def _step_sources(only: Any, name: str, inputs: list[InputSpec], where: str) -> 
 
 MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of YAML; a bigger file is a mistake or an attack
 MAX_YAML_NODES = 1_000_000  # values after alias expansion (a billion-laughs recipe has 10^9)
+MAX_FLOW_DEPTH = 64  # [ [ [ ... ] ] ] nesting: PyYAML's scanner is quadratic in it (2,000 deep: 10 s)
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of [ ] and { } (brackets inside quoted strings count too: an upper bound)."""
+    import numpy as np
+
+    raw = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    steps = np.isin(raw, (ord("["), ord("{"))).astype(np.int32) - np.isin(raw, (ord("]"), ord("}")))
+    if not steps.size:
+        return 0
+    level = np.cumsum(steps)  # floored at 0: a stray closing bracket does not hide depth
+    return int((level - np.minimum.accumulate(np.minimum(level, 0))).max())
 
 
 @dataclasses.dataclass
@@ -306,6 +319,8 @@ def read_yaml(path: str, text: str) -> tuple[Any, RecipeLines]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_RECIPE_BYTES:
         raise RecipeError(f"{path}: a recipe is at most {MAX_RECIPE_BYTES >> 20} MB; put long lists "
                           f"(word lists, eval sets) in files that the operator reads (e.g. words_file)")
+    if _flow_depth(text) > MAX_FLOW_DEPTH:
+        raise RecipeError(f"{path}: the YAML is nested too deeply (more than {MAX_FLOW_DEPTH} levels of [ ] or {{ }})")
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
