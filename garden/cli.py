@@ -122,7 +122,9 @@ def ops(name: str | None) -> None:
         click.echo(f"  [{cls.kind}]  {cls.summary()}")
         for p in cls.params():
             doc = f"  — {p.doc}" if p.doc else ""
-            click.echo(f"    {p.name}: {p.type_name} = {p.default!r}{doc}")
+            low, high = cls.param_bounds.get(p.name, (None, None))
+            bounds = f" [{'' if low is None else low}..{'' if high is None else high}]" if (low, high) != (None, None) else ""
+            click.echo(f"    {p.name}: {p.type_name} = {p.default!r}{bounds}{doc}")
         if name and cls.__doc__:
             click.echo("\n" + "\n".join("    " + line.strip() for line in cls.__doc__.strip().splitlines()))
     if not name and registry.UNAVAILABLE:
