@@ -225,8 +225,13 @@ _SUGGEST = {
 
 @functools.lru_cache(maxsize=4)
 def model_labels(path: str) -> frozenset[str]:
-    """The language codes a model predicts, without `__label__` (lid.176: 176 codes)."""
-    return frozenset(label.replace("__label__", "") for label in load_fasttext(path).get_labels())
+    """The language codes the model at `path` predicts (lid.176: 176 codes)."""
+    return labels_of(load_fasttext(path))
+
+
+def labels_of(model) -> frozenset[str]:
+    """The language codes a loaded fastText model predicts, without `__label__`."""
+    return frozenset(label.replace("__label__", "") for label in model.get_labels())
 
 
 def normalise_language(tag: str, labels: frozenset[str]) -> str:

@@ -125,7 +125,7 @@ class GopherRepetition(Filter):
     name = "gopher_repetition"
     param_bounds = {"dup_line_frac": (0, 1), "dup_para_frac": (0, 1), "dup_line_char_frac": (0, 1),
                     "dup_para_char_frac": (0, 1), "top_ngram_char_frac": (0, 1), "dup_ngram_char_frac": (0, 1),
-                    "top_ngram_min_count": (1, None)}
+                    "top_ngram_min_count": (0, None)}
     dup_line_frac: Optional[float] = 0.3
     dup_para_frac: Optional[float] = 0.3
     dup_line_char_frac: Optional[float] = 0.2

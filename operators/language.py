@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from garden.operator import Doc, Filter, ParamError, Verdict
 from garden.registry import register
-from operators._lid import (UNDETERMINED, LanguageIdentifier, default_model_path, model_labels,
+from operators._lid import (UNDETERMINED, LanguageIdentifier, default_model_path, labels_of, model_labels,
                            normalise_language)
 
 
@@ -58,7 +58,7 @@ class Language(Filter):
 
     def setup(self) -> None:
         self._lid = LanguageIdentifier(self.model, max_chunks=self.max_chunks)
-        labels = model_labels(self.model or default_model_path())
+        labels = labels_of(self._lid.model)
         self._keep = {normalise_language(code, labels) for code in self.keep}
 
     def keep_batch(self, docs: list[Doc]) -> list[Verdict]:
