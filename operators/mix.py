@@ -43,7 +43,7 @@ class _BlendStep(GlobalOp):
     strict: bool = False
     split: str = "98,1,1"
     tokens: str = "auto"
-    run_files: ClassVar[tuple[str, ...]] = ("blend.json",)
+    run_files: ClassVar[tuple[str, ...]] = ("blend.json", "megatron")
     param_docs = {
         "max_epochs": "warn when a source would be repeated more often than this (over all phases)",
         "strict": "fail instead of warning",
