@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from garden import __version__
+from garden.executor.empty import EmptyStageError
 from garden.executor.runner import AccountingError, Run
 from garden.io import fs
 from garden.io.writer import atomic_write_bytes
@@ -73,7 +74,7 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
     removes there afterwards goes through RunFolder, which removes only Garden's own files."""
     progress = progress or Progress(enabled=False)
     folder = RunFolder(recipe.output, progress.log)
-    folder.claim([f for spec in recipe.inputs for f in spec.files()], force=force)
+    folder.claim(recipe.inputs, force=force)
     with RunLock(recipe.output, progress.log):
         if not resume:
             folder.remove_outputs()
@@ -82,8 +83,8 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
         ex = make_executor(executor, recipe.workers, progress, address)
         try:
             stats = Run(recipe, ex, progress, folder, verify_inputs=verify_inputs).execute()
-        except AccountingError:
-            write_report(recipe.output, progress)  # the report shows where the counts diverge
+        except (AccountingError, EmptyStageError):
+            write_report(recipe.output, progress)  # where the counts diverge, or the step that left nothing
             raise
         finally:
             ex.close()

@@ -37,7 +37,9 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
         executor: str, address: str | None, force: bool, verify_inputs: bool, quiet: bool) -> None:
     """Run a recipe: read inputs, run the pipeline, write data/, rejected/, quarantine/, stats.json."""
     from garden.api import StrictError, run_recipe
+    from garden.executor.empty import EmptyStageError
     from garden.executor.pool import TaskError
+    from garden.messages import os_error_message
     from garden.executor.runner import AccountingError
     from garden.progress import Progress
     from garden.io.identity import InputChangedError
@@ -64,10 +66,26 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
         _fail(str(exc), 3)
     except TaskError as exc:
         _fail(f"{exc}\nfix the cause and run the same command again: completed shards are kept", 1)
+    except EmptyStageError as exc:
+        _print_stopped_summary(recipe.output, quiet)
+        _fail(f"{exc}\nsee {recipe.output}/report.html", 4)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", 130)
+    except OSError as exc:  # disk full, permissions, read-only file system: a message, not a traceback
+        _fail(os_error_message(exc, recipe.output), 1)
     if not quiet:
         print_summary(stats, recipe.output)
+
+
+def _print_stopped_summary(run_dir: str, quiet: bool) -> None:
+    """The summary table of a run that stopped for lack of documents (stats.json is written)."""
+    from garden.io import fs
+    from garden.io.writer import read_json
+    from garden.summary import print_summary
+
+    path = fs.join(run_dir, "stats.json")
+    if not quiet and fs.exists(path):
+        print_summary(read_json(path), run_dir)
 
 
 @main.command()
@@ -115,7 +133,9 @@ def ops(name: str | None) -> None:
         click.echo(f"  [{cls.kind}]  {cls.summary()}")
         for p in cls.params():
             doc = f"  — {p.doc}" if p.doc else ""
-            click.echo(f"    {p.name}: {p.type_name} = {p.default!r}{doc}")
+            low, high = cls.param_bounds.get(p.name, (None, None))
+            bounds = f" [{'' if low is None else low}..{'' if high is None else high}]" if (low, high) != (None, None) else ""
+            click.echo(f"    {p.name}: {p.type_name} = {p.default!r}{bounds}{doc}")
         if name and cls.__doc__:
             click.echo("\n" + "\n".join("    " + line.strip() for line in cls.__doc__.strip().splitlines()))
     if not name and registry.UNAVAILABLE:

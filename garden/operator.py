@@ -16,6 +16,17 @@ Doc = dict  # one document: id, text, source, meta + annotation columns
 Verdict = typing.Union[bool, str]  # True = keep, a string = the reason for dropping
 
 
+class ParamError(ValueError):
+    """An invalid parameter value; `param` lets the recipe loader point at its line."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+Bound = tuple[Any, Any]  # (lowest, highest) allowed, None = open
+
+
 @dataclasses.dataclass(frozen=True)
 class Param:
     name: str
@@ -60,6 +71,14 @@ class Operator:
     outputs: ClassVar[dict[str, pa.DataType]] = {}
     # Columns written next to each dropped document in rejected/<op>/ (e.g. duplicate_of).
     reject_outputs: ClassVar[dict[str, pa.DataType]] = {}
+    # Allowed range of numeric parameters (each value of a list or mapping too), checked when the
+    # recipe is loaded: {"fraction": (0, 1), "vocab_size": (256, 2**22)}. None in a parameter = off.
+    param_bounds: ClassVar[dict[str, Bound]] = {}
+    # Parameters that name a folder this operator writes; it must lie inside the run folder.
+    output_params: ClassVar[tuple[str, ...]] = ()
+    # Files or folders with fixed names this operator writes at the top of the run folder
+    # (e.g. tokens.json): two steps that write the same one are refused before the run.
+    run_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         for p in self.params():
@@ -84,6 +103,22 @@ class Operator:
                 out.append(Param(attr, tp, getattr(cls, attr, None), docs.get(attr, "")))
         return out
 
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """Bounds, every min_X <= max_X pair, then the operator's own `validate_params`; raises ValueError."""
+        for name, (low, high) in cls.param_bounds.items():
+            for value in _numbers(params.get(name)):
+                if (low is not None and value < low) or (high is not None and value > high):
+                    raise ParamError(name, f"{name} must be {_range_text(low, high)}, got {value:g}")
+        for name, low in params.items():
+            high = params.get("max_" + name[4:]) if name.startswith("min_") else None
+            if _is_number(low) and _is_number(high) and low > high:
+                raise ParamError(name, f"{name} ({low:g}) is greater than max_{name[4:]} ({high:g}): "
+                                       f"no document can pass")
+        validate = getattr(cls, "validate_params", None)
+        if validate:
+            validate(params)
+
     def param_values(self) -> dict[str, Any]:
         return {p.name: getattr(self, p.name) for p in self.params()}
 
@@ -93,7 +128,23 @@ class Operator:
         return doc.splitlines()[0] if doc else ""
 
 
-_RESERVED = {"name", "kind", "outputs", "reject_outputs", "param_docs"}
+_RESERVED = {"name", "kind", "outputs", "reject_outputs", "param_docs", "param_bounds", "output_params", "run_files"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value: Any) -> list[float]:
+    """The numbers in a parameter value: itself, or the items of a list or values of a mapping."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    return [v for v in items if _is_number(v)]
+
+
+def _range_text(low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return f"between {low:,} and {high:,}"
+    return f">= {low:,}" if low is not None else f"<= {high:,}"
 
 
 class Mapper(Operator):

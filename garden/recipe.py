@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from typing import Any
 
@@ -21,6 +22,10 @@ INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".json", ".js
 TOP_KEYS = {"name", "inputs", "output", "workers", "pipeline", "output_format", "shard_size",
             "batch_size", "description"}
 INPUT_KEYS = {"path", "source", "text_field", "id_field"}
+
+
+MAX_WORKERS = 4096  # processes on one machine, or Ray tasks at once
+MAX_BATCH_SIZE = 1_000_000  # documents held in memory at once per worker
 
 
 class RecipeError(ValueError):
@@ -58,6 +63,12 @@ class OpSpec:
     line: int
     index: int
     sources: list[str] | None = None  # apply only to these sources (mappers/filters); None = all
+    param_lines: dict[str, int] = dataclasses.field(default_factory=dict)  # parameter -> recipe line
+
+    def where(self, path: str, param: str | None = None) -> str:
+        """`recipe.yaml:12: pipeline[3]` (the parameter's own line when known), for error messages."""
+        line = self.param_lines.get(param, self.line) if param else self.line
+        return f"{_at(path, line)}: pipeline[{self.index}]"
 
     def build(self) -> Operator:
         return registry.get(self.name)(**self.params)
@@ -78,6 +89,7 @@ class Recipe:
     shard_size: int = 32 * 1024 * 1024  # input bytes per shard
     batch_size: int = 2000
     path: str = "<recipe>"
+    key_lines: dict[str, int] = dataclasses.field(default_factory=dict)  # top-level key -> recipe line
 
     def to_dict(self) -> dict:
         return {
@@ -171,8 +183,16 @@ def _tname(tp: Any) -> str:
     return type_name(tp)
 
 
-def resolve_op(name: str, raw: Any, where: str) -> dict[str, Any]:
-    """Validate one pipeline entry's parameters and fill in defaults."""
+def resolve_op(name: str, raw: Any, where: str, param_lines: dict[str, int] | None = None) -> dict[str, Any]:
+    """Validate one pipeline entry's parameters and fill in defaults.
+
+    `where` is `file:line: pipeline[i]`; with `param_lines`, an error about one parameter
+    names that parameter's own line instead of the step's.
+    """
+    def at(param: Any) -> str:
+        line = (param_lines or {}).get(str(param))
+        return re.sub(r"^(.*?):\d+: pipeline", lambda m: f"{m.group(1)}:{line}: pipeline", where) if line else where
+
     try:
         cls = registry.get(name)
     except KeyError as exc:
@@ -186,16 +206,14 @@ def resolve_op(name: str, raw: Any, where: str) -> dict[str, Any]:
     for key, value in raw.items():
         if key not in params:
             msg = registry.unknown_message(f"parameter of '{name}'", str(key), params)
-            raise RecipeError(f"{where}: {msg}")
-        resolved[key] = check_type(value, params[key].type, f"{where}: {name}.{key}")
+            raise RecipeError(f"{at(key)}: {msg}")
+        resolved[key] = check_type(value, params[key].type, f"{at(key)}: {name}.{key}")
     for p in params.values():
         resolved.setdefault(p.name, p.default)
-    validate = getattr(cls, "validate_params", None)
-    if validate:
-        try:
-            validate(resolved)
-        except ValueError as exc:
-            raise RecipeError(f"{where}: {name}: {exc}") from None
+    try:
+        cls.check_params(resolved)
+    except ValueError as exc:
+        raise RecipeError(f"{at(getattr(exc, 'param', None))}: {name}: {exc}") from None
     return resolved
 
 
@@ -216,38 +234,151 @@ def _step_sources(only: Any, name: str, inputs: list[InputSpec], where: str) -> 
     return sorted(only)
 
 
-def _pipeline_lines(text: str) -> list[int]:
-    """1-based line of each pipeline entry, from the YAML node tree."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return []
+MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of YAML; a bigger file is a mistake or an attack
+MAX_YAML_NODES = 1_000_000  # values after alias expansion (a billion-laughs recipe has 10^9)
+MAX_FLOW_DEPTH = 64  # [ [ [ ... ] ] ] nesting: PyYAML's scanner is quadratic in it (2,000 deep: 10 s)
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of [ ] and { } (brackets inside quoted strings count too: an upper bound)."""
+    import numpy as np
+
+    raw = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    steps = np.isin(raw, (ord("["), ord("{"))).astype(np.int32) - np.isin(raw, (ord("]"), ord("}")))
+    if not steps.size:
+        return 0
+    level = np.cumsum(steps)  # floored at 0: a stray closing bracket does not hide depth
+    return int((level - np.minimum.accumulate(np.minimum(level, 0))).max())
+
+
+@dataclasses.dataclass
+class RecipeLines:
+    """1-based lines of a recipe's parts, so that errors can point at them."""
+
+    keys: dict[str, int] = dataclasses.field(default_factory=dict)  # top-level key -> line
+    steps: list[int] = dataclasses.field(default_factory=list)  # pipeline entry -> line
+    params: list[dict[str, int]] = dataclasses.field(default_factory=list)  # per entry: parameter -> line
+
+
+def _expanded_size(root: yaml.Node, path: str) -> int:
+    """Number of values once every alias is expanded; refuses above MAX_YAML_NODES and cycles.
+
+    PyYAML shares the object an alias points to, so loading is quick, but everything that walks
+    the result (type checks, the lock file, fingerprints) sees the expansion: 9 nested lists of 9
+    aliases are 10^9 values. Sizes are memoised per node, so this costs one pass over the nodes.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise RecipeError(f"{path}:{node.start_mark.line + 1}: a YAML alias refers to itself (recursive anchor)")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_YAML_NODES:
+            raise RecipeError(f"{path}:{node.start_mark.line + 1}: this value expands to more than "
+                              f"{MAX_YAML_NODES:,} values through YAML aliases (&anchor/*alias); "
+                              f"write the value out or use fewer aliases")
+        return total
+
+    return size(root)
+
+
+def _lines(root: yaml.Node | None) -> RecipeLines:
+    out = RecipeLines()
     if not isinstance(root, yaml.MappingNode):
-        return []
+        return out
     for key, node in root.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        out.keys[str(key.value)] = key.start_mark.line + 1
         if key.value == "pipeline" and isinstance(node, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in node.value]
-    return []
+            for item in node.value:
+                out.steps.append(item.start_mark.line + 1)
+                params: dict[str, int] = {}
+                if isinstance(item, yaml.MappingNode):
+                    for _, op_node in item.value:
+                        if isinstance(op_node, yaml.MappingNode):
+                            params.update({str(k.value): k.start_mark.line + 1 for k, _ in op_node.value
+                                           if isinstance(k, yaml.ScalarNode)})
+                out.params.append(params)
+    return out
+
+
+def read_yaml(path: str, text: str) -> tuple[Any, RecipeLines]:
+    """Parse a recipe's text with bounded size, nesting and alias expansion; raises RecipeError."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{path}: a recipe is at most {MAX_RECIPE_BYTES >> 20} MB; put long lists "
+                          f"(word lists, eval sets) in files that the operator reads (e.g. words_file)")
+    if _flow_depth(text) > MAX_FLOW_DEPTH:
+        raise RecipeError(f"{path}: the YAML is nested too deeply (more than {MAX_FLOW_DEPTH} levels of [ ] or {{ }})")
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, RecipeLines()
+        _expanded_size(root, path)
+        data = loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: the YAML is nested too deeply") from None
+    finally:
+        loader.dispose()
+    return data, _lines(root)
 
 
 def load_recipe(path: str, overrides: dict[str, Any] | None = None, check_inputs: bool = True) -> Recipe:
-    """Read and validate a recipe; raises RecipeError before any work starts."""
+    """Read and validate a recipe as a whole; raises RecipeError before any work starts.
+
+    `garden validate` and `garden run` both call this, so validate refuses all that run would.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            text = fh.read(MAX_RECIPE_BYTES + 1)
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read recipe: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: invalid YAML: {exc}") from None
-    return recipe_from_dict(data, path, _pipeline_lines(text), overrides, check_inputs)
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start}): is this a recipe?") from None
+    data, lines = read_yaml(path, text)
+    return recipe_from_dict(data, path, lines, overrides, check_inputs)
 
 
-def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None = None,
+def _at(path: str, line: int | None) -> str:
+    return f"{path}:{line}" if line else path
+
+
+def _check_scalars(data: dict, path: str, lines: RecipeLines) -> None:
+    """`output: ~` is YAML null and `path: ~` too: refuse them rather than run into a folder named 'None'."""
+    out = data["output"]
+    if not isinstance(out, str) or not out.strip():
+        raise RecipeError(f"{_at(path, lines.keys.get('output'))}: output must be a folder path or URL, "
+                          f"got {'null (YAML ~ or an empty value)' if out is None else repr(out)}")
+    for i, raw in enumerate(data["inputs"] if isinstance(data["inputs"], list) else []):
+        raw = {"path": raw} if not isinstance(raw, dict) else raw
+        for key in ("path", "source", "text_field", "id_field"):
+            if key in raw and (not isinstance(raw[key], (str, int, float)) or isinstance(raw[key], bool)
+                               or not str(raw[key]).strip()):
+                raise RecipeError(f"{_at(path, lines.keys.get('inputs'))}: inputs[{i}]: {key} must be a "
+                                  f"non-empty string, got {'null' if raw[key] is None else repr(raw[key])}")
+
+
+def recipe_from_dict(data: Any, path: str = "<recipe>", lines: RecipeLines | list[int] | None = None,
                      overrides: dict[str, Any] | None = None, check_inputs: bool = True) -> Recipe:
+    """Validate a parsed recipe step by step, then as a whole (garden.plan_check)."""
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a mapping with name, inputs, output, pipeline")
+    if not isinstance(lines, RecipeLines):
+        lines = RecipeLines(steps=list(lines or []))
     data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     for key in data:
         if key not in TOP_KEYS:
@@ -255,8 +386,7 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None 
     for key in ("inputs", "output", "pipeline"):
         if key not in data:
             raise RecipeError(f"{path}: missing required key '{key}'")
-    if not isinstance(data["output"], str) or not data["output"].strip():
-        raise RecipeError(f"{path}: 'output' must be a folder path, got {data['output']!r}")
+    _check_scalars(data, path, lines)
     raw_inputs = data["inputs"]
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise RecipeError(f"{path}: 'inputs' must be a non-empty list of {{path, source}}")
@@ -283,10 +413,9 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None 
     pipeline_raw = data["pipeline"] or []
     if not isinstance(pipeline_raw, list):
         raise RecipeError(f"{path}: 'pipeline' must be a list of {{op_name: {{params}}}}")
-    lines = lines or []
     pipeline = []
     for i, entry in enumerate(pipeline_raw):
-        line = lines[i] if i < len(lines) else 0
+        line = lines.steps[i] if i < len(lines.steps) else 0
         where = f"{path}:{line}: pipeline[{i}]" if line else f"{path}: pipeline[{i}]"
         if isinstance(entry, str):
             entry = {entry: {}}
@@ -297,20 +426,28 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None 
             raise RecipeError(f"{where}: each step is a mapping with exactly one operator name "
                               f"(and optionally `sources: [...]`)")
         (name, raw), = entry.items()
-        params = resolve_op(str(name), raw, where)
+        param_lines = lines.params[i] if i < len(lines.params) else {}
+        params = resolve_op(str(name), raw, where, param_lines)
         pipeline.append(OpSpec(name=str(name), params=params, line=line, index=i,
-                               sources=_step_sources(only, str(name), inputs, where)))
+                               sources=_step_sources(only, str(name), inputs, where), param_lines=param_lines))
     fmt = data.get("output_format", "parquet")
     if fmt not in OUTPUT_FORMATS:
         raise RecipeError(f"{path}: output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
     try:
-        workers = int(data.get("workers", 1))
+        workers = check_type(data.get("workers", 1), int, "workers")
         shard_size = parse_size(data.get("shard_size", 32 * 1024 * 1024))
-        batch_size = int(data.get("batch_size", 2000))
+        batch_size = check_type(data.get("batch_size", 2000), int, "batch_size")
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{path}: {exc}") from None
     if workers < 1 or shard_size < 1 or batch_size < 1:
         raise RecipeError(f"{path}: workers, shard_size and batch_size must be positive")
-    return Recipe(name=str(data.get("name", os.path.splitext(os.path.basename(path))[0])), inputs=inputs,
-                  output=str(data["output"]), pipeline=pipeline, workers=workers, output_format=fmt,
-                  shard_size=shard_size, batch_size=batch_size, path=path)
+    for key, value, high in (("workers", workers, MAX_WORKERS), ("batch_size", batch_size, MAX_BATCH_SIZE)):
+        if value > high:
+            raise RecipeError(f"{_at(path, lines.keys.get(key))}: {key} must be at most {high:,}, got {value:,}")
+    recipe = Recipe(name=str(data.get("name", os.path.splitext(os.path.basename(path))[0])), inputs=inputs,
+                    output=str(data["output"]), pipeline=pipeline, workers=workers, output_format=fmt,
+                    shard_size=shard_size, batch_size=batch_size, path=path, key_lines=dict(lines.keys))
+    from garden.plan_check import check_plan
+
+    check_plan(recipe)
+    return recipe

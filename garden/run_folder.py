@@ -14,10 +14,12 @@ import json
 import os
 import re
 import time
-from typing import Callable, Iterable
+from typing import Callable, Sequence
 
 from garden import __version__
 from garden.io import fs
+from garden.plan_check import check_output_path
+from garden.recipe import InputSpec, RecipeError
 
 MARKER = ".garden-run.json"
 LOCK = ".garden-lock"
@@ -38,38 +40,6 @@ class OwnershipError(RuntimeError):
 
 def is_part_name(name: str) -> bool:
     return bool(PART_RE.match(name))
-
-
-def _home() -> str:
-    return os.path.realpath(os.path.expanduser("~"))
-
-
-def check_output_path(output: str | None, input_files: Iterable[str]) -> None:
-    """Refuse an output that is missing, `/`, the home folder, an input, or an ancestor of one."""
-    if output is None or not str(output).strip():
-        raise OwnershipError("output: a run needs an output folder (got none)")
-    if fs.is_url(output):
-        out = output.rstrip("/")
-        if out.split("://", 1)[1].strip("/") == "" or "/" not in out.split("://", 1)[1]:
-            raise OwnershipError(f"output {output}: a whole bucket is not a run folder; name a prefix in it")
-        for path in input_files:
-            if fs.is_url(path) and (path == out or path.startswith(out + "/")):
-                raise OwnershipError(f"output {output} holds the input {path}: choose a folder of its own")
-        return
-    real = os.path.realpath(output)
-    if real == os.path.realpath(os.sep):
-        raise OwnershipError(f"output {output} is the root folder: choose a folder of its own")
-    if real == _home():
-        raise OwnershipError(f"output {output} is your home folder: choose a folder of its own")
-    for path in input_files:
-        if fs.is_url(path):
-            continue
-        rin = os.path.realpath(path)
-        if rin == real:
-            raise OwnershipError(f"output {output} is the input {path}")
-        if rin.startswith(real.rstrip(os.sep) + os.sep):
-            raise OwnershipError(f"output {output} holds the input {path}: a run may remove its own files "
-                                 f"there, so it needs a folder of its own")
 
 
 @dataclasses.dataclass
@@ -100,9 +70,12 @@ class RunFolder:
     def path(self, *parts: str) -> str:
         return fs.join(self.root, *parts)
 
-    def claim(self, input_files: Iterable[str], force: bool = False) -> None:
+    def claim(self, inputs: Sequence[InputSpec], force: bool = False) -> None:
         """Make sure the folder is Garden's to write, or refuse before any work."""
-        check_output_path(self.root, input_files)
+        try:
+            check_output_path(self.root, inputs)  # validation did this already, unless built in code
+        except RecipeError as exc:
+            raise OwnershipError(str(exc)) from None
         if not fs.is_url(self.root) and os.path.exists(self.root) and not os.path.isdir(self.root):
             raise OwnershipError(f"output {self.root} is a file, not a folder")
         marker = self.path(MARKER)

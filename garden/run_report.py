@@ -69,6 +69,9 @@ def _summary(stats: dict, tokens_total: int | None) -> str:
         items.append(("tokens", tokens_total))
     check = ("<p class='ok'>✓ input = kept + rejected + quarantined</p>" if ok else
              "<p class='warn'>✗ documents unaccounted for: input ≠ kept + rejected + quarantined</p>")
+    stopped = stats.get("stopped")
+    if stopped:  # the run stopped before a global step: no documents were left for it
+        check += f"<p class='warn'>✗ the run stopped: {esc(stopped['message'])}</p>"
     return cards(items) + check
 
 

@@ -13,6 +13,9 @@ def print_summary(stats: dict, output: str) -> None:
     for op in stats["ops"]:
         dropped = sum(op["dropped"].values())
         top = ", ".join(f"{r.split(':', 1)[-1]}={n}" for r, n in sorted(op["dropped"].items(), key=lambda kv: -kv[1])[:3])
+        if op.get("not_run"):  # the run stopped before this step (no documents left)
+            table.add_row(op["name"], op["kind"], "–", "–", "–", "not run", "–")
+            continue
         table.add_row(op["name"], op["kind"], f"{op['in']:,}", f"{op['out']:,}", f"{dropped:,}", top,
                       f"{op['seconds']:.2f}")
     console.print(table)

@@ -10,6 +10,7 @@ whole document (not just its beginning, which is often a title or licence header
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections import defaultdict
@@ -188,3 +189,65 @@ def _script_override(text: str, lang: str, mass: dict[str, float]) -> tuple[str,
     if lang == "zh" and kana >= 0.1 * (han + kana) and kana >= 5:
         return "ja", both
     return lang, mass[lang]
+
+
+# Language names, ISO 639-2/3 codes and retired codes that people write in `keep:` instead of
+# the model's codes: used for suggestions only (a name is never guessed into a code silently).
+_SUGGEST = {
+    **dict.fromkeys(("english", "eng"), "en"),
+    **dict.fromkeys(("chinese", "mandarin", "cantonese", "zho", "chi", "cmn", "zh-hans", "zh-hant"), "zh"),
+    **dict.fromkeys(("german", "deutsch", "deu", "ger"), "de"), **dict.fromkeys(("french", "fra", "fre"), "fr"),
+    **dict.fromkeys(("spanish", "castilian", "spa", "espanol", "español"), "es"),
+    **dict.fromkeys(("portuguese", "por"), "pt"), **dict.fromkeys(("italian", "ita"), "it"),
+    **dict.fromkeys(("dutch", "nld", "dut"), "nl"), **dict.fromkeys(("russian", "rus"), "ru"),
+    **dict.fromkeys(("japanese", "jpn"), "ja"), **dict.fromkeys(("korean", "kor"), "ko"),
+    **dict.fromkeys(("arabic", "ara"), "ar"), **dict.fromkeys(("hindi", "hin"), "hi"),
+    **dict.fromkeys(("turkish", "tur"), "tr"), **dict.fromkeys(("vietnamese", "vie"), "vi"),
+    **dict.fromkeys(("polish", "pol"), "pl"), **dict.fromkeys(("ukrainian", "ukr"), "uk"),
+    **dict.fromkeys(("czech", "ces", "cze"), "cs"), **dict.fromkeys(("swedish", "swe"), "sv"),
+    **dict.fromkeys(("norwegian", "bokmal", "bokmål", "nor", "nob"), "nb"),
+    **dict.fromkeys(("nynorsk", "nno"), "nn"), **dict.fromkeys(("danish", "dan"), "da"),
+    **dict.fromkeys(("finnish", "fin"), "fi"), **dict.fromkeys(("greek", "ell", "gre"), "el"),
+    **dict.fromkeys(("hebrew", "heb", "iw"), "he"), **dict.fromkeys(("persian", "farsi", "fas", "per"), "fa"),
+    **dict.fromkeys(("hungarian", "hun"), "hu"), **dict.fromkeys(("romanian", "ron", "rum"), "ro"),
+    **dict.fromkeys(("indonesian", "ind", "in"), "id"), **dict.fromkeys(("malay", "msa", "may"), "ms"),
+    **dict.fromkeys(("thai", "tha"), "th"), **dict.fromkeys(("bengali", "bangla", "ben"), "bn"),
+    **dict.fromkeys(("urdu", "urd"), "ur"), **dict.fromkeys(("tamil", "tam"), "ta"),
+    "bulgarian": "bg", "serbian": "sr", "croatian": "hr", "bosnian": "bs", "slovenian": "sl", "slovak": "sk",
+    "catalan": "ca", "basque": "eu", "galician": "gl", "welsh": "cy", "irish": "ga", "latin": "la",
+    "telugu": "te", "marathi": "mr", "gujarati": "gu", "kannada": "kn", "malayalam": "ml", "punjabi": "pa",
+    "swahili": "sw", "tagalog": "tl", "filipino": "tl", "estonian": "et", "latvian": "lv", "lithuanian": "lt",
+    "icelandic": "is", "albanian": "sq", "armenian": "hy", "georgian": "ka", "kazakh": "kk", "uzbek": "uz",
+    "mongolian": "mn", "nepali": "ne", "sinhala": "si", "khmer": "km", "lao": "lo", "burmese": "my",
+    "afrikaans": "af", "esperanto": "eo", "ji": "yi", "jw": "jv",
+}
+
+
+@functools.lru_cache(maxsize=4)
+def model_labels(path: str) -> frozenset[str]:
+    """The language codes the model at `path` predicts (lid.176: 176 codes)."""
+    return labels_of(load_fasttext(path))
+
+
+def labels_of(model) -> frozenset[str]:
+    """The language codes a loaded fastText model predicts, without `__label__`."""
+    return frozenset(label.replace("__label__", "") for label in model.get_labels())
+
+
+def normalise_language(tag: str, labels: frozenset[str]) -> str:
+    """A `keep:` entry as the code `language` writes: `en`, `en-US`, `zh-CN`, `zh_Hans`, `no` → en, en, zh, zh, nb.
+
+    BCP-47 tags are reduced to their language subtag; lid.176 labels that belong to a
+    macrolanguage become its code (LABEL_ALIASES). Raises ValueError with a suggestion for
+    anything else (`english` → did you mean 'en'?).
+    """
+    codes = {LABEL_ALIASES.get(label, label) for label in labels} | set(labels) | {UNDETERMINED}
+    text = str(tag).strip().lower().replace("_", "-")
+    for candidate in (text, text.split("-", 1)[0]):
+        if candidate in codes:
+            return LABEL_ALIASES.get(candidate, candidate)
+    hint = _SUGGEST.get(text) or _SUGGEST.get(text.split("-", 1)[0])
+    hint = LABEL_ALIASES.get(hint, hint) if hint in codes else None
+    suggestion = f" (did you mean '{hint}'?)" if hint else ""
+    raise ValueError(f"'{tag}' is not a language code of the language model{suggestion}; use ISO 639-1 codes "
+                  f"such as en, zh, de (BCP-47 tags like en-US or zh-Hans are reduced to en, zh)")

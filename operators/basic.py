@@ -18,6 +18,7 @@ class LengthFilter(Filter):
     """Drop documents outside bounds on characters, words (CJK characters count as words) or lines."""
 
     name = "length_filter"
+    param_bounds = {p: (0, None) for p in ("min_chars", "max_chars", "min_words", "max_words", "min_lines", "max_lines")}
     min_chars: int = 0
     max_chars: Optional[int] = None
     min_words: int = 0

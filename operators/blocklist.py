@@ -114,6 +114,7 @@ class Blocklist(Filter):
     """
 
     name = "blocklist"
+    param_bounds = {"min_count": (1, None)}
     words: list[str] = []
     words_file: Optional[str] = None
     urls: list[str] = []

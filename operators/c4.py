@@ -32,6 +32,7 @@ class C4Quality(Filter):
     """C4 page rules: lorem ipsum, curly bracket, too few sentences in the lines C4 keeps."""
 
     name = "c4_quality"
+    param_bounds = {"min_num_sentences": (0, None), "min_words_per_line": (0, None), "max_word_length": (0, None)}
     filter_no_terminal_punct: bool = True
     min_num_sentences: int = 5
     min_words_per_line: int = 3

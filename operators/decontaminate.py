@@ -109,6 +109,7 @@ class Decontaminate(Filter):
     """Drop documents that share a `ngram`-token span with any text of the given evaluation files."""
 
     name = "decontaminate"
+    param_bounds = {"ngram": (1, 1000), "min_ngram": (1, 1000)}
     eval_files: list[str] = []
     ngram: int = 13
     min_ngram: int = 8

@@ -18,6 +18,8 @@ class FineWebQuality(Filter):
     """FineWeb rules: terminal-punctuation line share, short-line share, duplicated-line characters, list ratio."""
 
     name = "fineweb_quality"
+    param_bounds = {"line_punct_thr": (0, 1), "short_line_thr": (0, 1), "char_duplicates_ratio": (0, 1),
+                    "new_line_ratio": (0, None), "short_line_length": (0, None), "short_line_length_cjk": (0, None)}
     line_punct_thr: float = 0.12
     line_punct_exclude_zero: bool = False
     short_line_thr: float = 0.67

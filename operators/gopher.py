@@ -25,6 +25,10 @@ class GopherQuality(Filter):
     """Gopher quality rules: word count, mean word length, symbol ratios, bullets, alphabetic words, stop words."""
 
     name = "gopher_quality"
+    param_bounds = {"min_doc_words": (0, None), "max_doc_words": (0, None), "min_mean_word_length": (0, None),
+                    "max_mean_word_length": (0, None), "max_symbol_word_ratio": (0, None),
+                    "max_bullet_lines_ratio": (0, 1), "max_ellipsis_lines_ratio": (0, 1),
+                    "min_alpha_words_ratio": (0, 1), "min_stop_words": (0, None)}
     min_doc_words: Optional[int] = 50
     max_doc_words: Optional[int] = 100000
     min_mean_word_length: Optional[float] = 3
@@ -119,6 +123,9 @@ class GopherRepetition(Filter):
     """Gopher repetition rules: duplicate lines/paragraphs, top 2–4-gram and duplicate 5–10-gram character shares."""
 
     name = "gopher_repetition"
+    param_bounds = {"dup_line_frac": (0, 1), "dup_para_frac": (0, 1), "dup_line_char_frac": (0, 1),
+                    "dup_para_char_frac": (0, 1), "top_ngram_char_frac": (0, 1), "dup_ngram_char_frac": (0, 1),
+                    "top_ngram_min_count": (0, None)}
     dup_line_frac: Optional[float] = 0.3
     dup_para_frac: Optional[float] = 0.3
     dup_line_char_frac: Optional[float] = 0.2

@@ -87,6 +87,7 @@ class HtmlToText(Filter):
     """
 
     name = "html_to_text"
+    param_bounds = {"max_link_density": (0, 1), "min_chars": (0, None)}
     main_content: bool = True
     max_link_density: float = 0.5
     min_chars: int = 1

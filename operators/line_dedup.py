@@ -74,6 +74,7 @@ class LineDedup(GlobalOp):
     """Remove lines/paragraphs/3-sentence spans found in more than `max_docs` documents (boilerplate)."""
 
     name = "line_dedup"
+    param_bounds = {"max_docs": (1, None), "min_chars": (0, None)}
     unit: Literal["line", "paragraph", "sentences3"] = "line"
     max_docs: int = 10
     min_chars: int = 10

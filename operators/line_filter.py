@@ -26,6 +26,7 @@ class LineFilter(Mapper):
     """Remove lines C4 would not keep: no terminal punctuation, javascript, cookie/policy notes, lorem ipsum, short, symbol-only."""
 
     name = "line_filter"
+    param_bounds = {"min_words": (0, None), "max_word_length": (0, None)}
     outputs = {"lines_removed": pa.int32()}
     terminal_punct: bool = True
     javascript: bool = True

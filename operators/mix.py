@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Optional
+from typing import ClassVar, Optional
 
 from garden.io import fs
 from garden.operator import GlobalOp, StageContext
@@ -43,6 +43,7 @@ class _BlendStep(GlobalOp):
     strict: bool = False
     split: str = "98,1,1"
     tokens: str = "auto"
+    run_files: ClassVar[tuple[str, ...]] = ("blend.json", "megatron")
     param_docs = {
         "max_epochs": "warn when a source would be repeated more often than this (over all phases)",
         "strict": "fail instead of warning",

@@ -31,6 +31,7 @@ class Pii(Filter):
     """Replace (or drop, or annotate) emails, phones, IPv4/IPv6, Luhn-valid cards, checksum-valid Chinese IDs, URLs."""
 
     name = "pii"
+    param_bounds = {"drop_min": (1, None)}
     outputs = {"pii_count": pa.int32(), "pii": pa.string()}
     mode: Literal["replace", "drop", "annotate"] = "replace"
     kinds: list[str] = DEFAULT_KINDS

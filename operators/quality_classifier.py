@@ -32,6 +32,7 @@ class QualityClassifier(Filter):
     """
 
     name = "quality_classifier"
+    param_bounds = {"min_score": (0, 1)}
     model: str = ""
     label: str = POSITIVE
     min_score: float = 0.0

@@ -71,6 +71,9 @@ class Tokenize(GlobalOp):
         "threads": "tokenizer threads per worker: 1 = processes give the parallelism; 0 = all cores",
     }
     scan_side_outputs: ClassVar[bool] = True
+    output_params: ClassVar[tuple[str, ...]] = ("output_dir",)
+    run_files: ClassVar[tuple[str, ...]] = ("tokens.json",)
+    param_bounds = {"valid_fraction": (0, 1), "test_fraction": (0, 1), "threads": (0, 1024)}
 
     @staticmethod
     def validate_params(params: dict) -> None:

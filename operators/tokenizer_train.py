@@ -54,6 +54,10 @@ class TrainTokenizer(GlobalOp):
         "model_max_length": "written to tokenizer_config.json for transformers",
     }
     scan_side_outputs: ClassVar[bool] = False
+    run_files: ClassVar[tuple[str, ...]] = ("tokenizer",)
+    # 2^22 tokens is far past any vocabulary in use; 1e12 would abort in the Rust trainer (exit 134)
+    param_bounds = {"vocab_size": (256, 1 << 22), "min_frequency": (0, None), "sample_docs": (1, None),
+                    "check_docs": (0, None), "max_token_length": (1, None), "model_max_length": (1, None)}
 
     @staticmethod
     def validate_params(params: dict) -> None:

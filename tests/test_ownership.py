@@ -50,7 +50,7 @@ def test_root_home_and_the_input_itself_are_refused(tmp_path):
         recipe = write_recipe(tmp_path, PIPELINE, inputs, output=output)
         proc = run_garden("run", recipe, "-q", check=False, env=env)
         assert proc.returncode == 2, output
-        assert f"output {output}" in proc.stderr and "Traceback" not in proc.stderr
+        assert f"output '{output}'" in proc.stderr and "Traceback" not in proc.stderr
     assert not os.listdir(home)
 
 

@@ -18,6 +18,7 @@ from garden.analysis.annotate import NUM_PERM, annotate_chunk
 from garden.analysis.parallel import Workers, parallel, worker_pool
 from garden.analysis.neardup import near_dup_summary
 from garden.analysis.sample import SampleMerger, SampleTask, plan_tasks, sample_task
+from garden.messages import printable
 from garden.analysis.stats import group_summaries, stat_names, summarize
 from garden.io.writer import atomic_write_bytes, atomic_write_json, write_table
 from garden.progress import Progress
@@ -187,7 +188,7 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
         sources[src] = {"docs": merger.docs[src], "chars": merger.chars[src], "quarantined": merger.quarantined.get(src, 0),
                         "sample_docs": in_sample, "sample_fraction": in_sample / merger.docs[src] if merger.docs[src] else 0}
     analysis = {
-        "inputs": list(paths),
+        "inputs": [printable(p) for p in paths],
         "sample": {"requested": sample_size, "docs": len(sample), "seed": seed, "fraction": fraction,
                    "method": "bottom-N by blake2b(seed, source, id): deterministic for any worker count"},
         "totals": {"docs": total_docs, "chars": sum(merger.chars.values()),

@@ -74,9 +74,7 @@ def grid_for(param: Param, current: Any, rows: Sequence[dict], points: int = 13)
 
 
 def drop_mask(cls: type, params: dict, docs: list[dict]) -> list[bool]:
-    validate = getattr(cls, "validate_params", None)
-    if validate:
-        validate(dict(params))
+    cls.check_params(dict(params))
     op = cls(**params)
     verdicts = op.keep_batch([dict(d) for d in docs])
     return [not (v is True or (not isinstance(v, str) and bool(v))) for v in verdicts]

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Iterator
 
 from garden.io import fs
+from garden.messages import printable
 from garden.io.inputs import InputShard, plan_inputs
 from garden.io.reader import ReadResult, read_shard
 from garden.recipe import INPUT_SUFFIXES, InputSpec
@@ -32,12 +33,13 @@ class SampleTask:
 
 def priority(seed: int, source: str, doc_id: str) -> int:
     """64-bit hash deciding sample membership (smallest N win)."""
-    return int.from_bytes(hashlib.blake2b(f"{seed}\x00{source}\x00{doc_id}".encode(), digest_size=8).digest(), "big")
+    key = f"{seed}\x00{source}\x00{doc_id}".encode("utf-8", "surrogatepass")  # ids from non-UTF-8 file names
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
 
 
 def source_name(path: str) -> str:
-    """en_fortunes.jsonl.gz → en_fortunes."""
-    name = path.rstrip("/").rsplit("/", 1)[-1]
+    """en_fortunes.jsonl.gz → en_fortunes; bytes that are not UTF-8 become \\xNN (JSON and HTML need text)."""
+    name = printable(path.rstrip("/").rsplit("/", 1)[-1])
     for suffix in sorted(INPUT_SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
             return name[: -len(suffix)]
@@ -113,7 +115,11 @@ def _raw_tasks(path: str, shard_size: int, text_field: str, id_field: str) -> li
 
 def _batches(task: SampleTask, result: ReadResult) -> Iterator[list[dict]]:
     if task.shard is not None:
-        yield from read_shard(InputShard(**task.shard), result, BATCH)
+        for docs in read_shard(InputShard(**task.shard), result, BATCH):
+            for d in docs:  # ids made from a file name that is not UTF-8 hold surrogates
+                if isinstance(d.get("id"), str):
+                    d["id"] = printable(d["id"])
+            yield docs
         return
     from garden.executor.tasks import read_output
 

@@ -36,6 +36,7 @@ def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_di
             dup_threshold: float, text_field: str, quiet: bool) -> None:
     """Analyse raw input (jsonl, jsonl.gz, jsonl.zst, parquet) or a run's data/: writes analysis.json + report.html."""
     from garden.analysis.analyze import run_analysis
+    from garden.messages import os_error_message, printable
     from garden.progress import Progress
     from garden.recipe import RecipeError
 
@@ -48,13 +49,21 @@ def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_di
                               write_recipe_path=write_recipe, calibration_docs=calibration_docs,
                               calibrate_only=list(calibrate_only),
                               dup_threshold=dup_threshold, text_field=text_field, progress=progress)
-    except (RecipeError, ValueError, FileNotFoundError) as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(2)
+    except (RecipeError, ValueError) as exc:
+        _fail(printable(str(exc)), 2)
+    except OSError as exc:  # no such input (2), or disk full / permissions while writing (1): one line each
+        if exc.errno is None:  # our own "no files match ..." messages
+            _fail(printable(str(exc)), 2)
+        _fail(os_error_message(exc, out_dir, resumable=False), 1)
     finally:
         progress.close()
     if not quiet:
         _print_summary(result, out_dir)
+
+
+def _fail(message: str, code: int) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
 
 
 def _print_summary(a: dict, out_dir: str) -> None:

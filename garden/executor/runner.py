@@ -6,6 +6,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from garden.executor.empty import EmptyStageError, documents_left, stop_before
 from garden.executor.plan import RunPaths, Stage, build_plan, op_key, op_label, reject_schema
 from garden.io import fs
 from garden.io.identity import identify
@@ -253,7 +254,10 @@ class Run:
             stage_dirs={s.dir_name for s in stages})
         inputs: list[Any] = shards
         schema = None
+        self.stopped = None
         for stage in stages:
+            if self._nothing_for(stage):
+                break
             _check_fingerprint(stage, self.recipe, self.paths, self.folder)
             if stage.kind == "stream":
                 first = isinstance(inputs[0], InputShard) if inputs else False
@@ -269,7 +273,18 @@ class Run:
                               f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
                               f"left alone, and not part of the output")
         stats = self.summarise(stages, shards, time.time() - t0)
+        if self.stopped:
+            raise EmptyStageError(self.stopped.message)
         return stats
+
+    def _nothing_for(self, stage: Stage) -> bool:
+        """True (and self.stopped set) when a global stage would start with no documents."""
+        if stage.kind != "global" or documents_left(self.stage_stats) != 0:
+            return False
+        self.stopped = stop_before(self.recipe, self.stage_stats, stage.ops[0])
+        for rest in self.stages[stage.index:]:  # outputs of an earlier run of these stages are stale now
+            _check_fingerprint(rest, self.recipe, self.paths)
+        return True
 
     def check_ids(self, stage: Stage, outputs: list[str], schema) -> None:
         """Ids must be unique across shards too; report (not drop) documents that share one."""
@@ -292,7 +307,7 @@ class Run:
                               f"(e.g. {', '.join(examples[:3])}); ids should be unique")
 
     def summarise(self, stages: list[Stage], shards: list[InputShard], seconds: float) -> dict:
-        stream = [s for s in stages if s.kind == "stream"]
+        stream = [s for s in stages if s.kind == "stream" and s.index in self.stage_stats]  # that ran
         first, final = self.stage_stats[stream[0].index], self.stage_stats[stream[-1].index]
         input_docs = sum(r["in"] for r in first)
         kept = sum(r["out"] for r in final)
@@ -319,6 +334,8 @@ class Run:
                      "dropped": dict(sorted(tot["dropped"].items())), "errors": tot["errors"],
                      "seconds": round(tot["seconds"], 3),
                      "chars_in": tot.get("chars_in", 0), "chars_out": tot.get("chars_out", 0)}
+            if key not in op_totals and key not in self.global_stats:
+                entry["not_run"] = True
             if key in self.global_stats:
                 g = self.global_stats[key]
                 entry.update(g["result"])  # the operator's own figures (clusters, tokens, phases...)
@@ -356,6 +373,8 @@ class Run:
             "seconds": round(seconds, 3),
         }
         stats["accounting_ok"] = input_docs == kept + rejected + quarantined
+        if getattr(self, "stopped", None):
+            stats["stopped"] = self.stopped.to_dict()
         atomic_write_json(fs.join(self.paths.root, "stats.json"), stats)
         if not stats["accounting_ok"]:
             raise AccountingError(
