@@ -283,7 +283,7 @@ class Run:
             return False
         self.stopped = stop_before(self.recipe, self.stage_stats, stage.ops[0])
         for rest in self.stages[stage.index:]:  # outputs of an earlier run of these stages are stale now
-            _check_fingerprint(rest, self.recipe, self.paths)
+            _check_fingerprint(rest, self.recipe, self.paths, self.folder)
         return True
 
     def check_ids(self, stage: Stage, outputs: list[str], schema) -> None:
