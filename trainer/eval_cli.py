@@ -92,6 +92,8 @@ def _eval(target: str, inputs: tuple[str, ...], json_path: str | None, per_doc: 
             writer.close()
     except (eval_data.EvalInputError, eval_model.CheckpointError) as e:
         raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; nothing written") from None
     seconds = time.time() - t0
     report = evaluate.EvalReport(str(ck.path), ck.iteration, length, per_source, overall).to_dict()
     click.echo(format_table(report["sources"], report["overall"]))
