@@ -229,10 +229,23 @@ def test_counts_and_loss_match_an_independent_forward(world):
 
 
 def test_tp2_checkpoint_in_one_process(world):
+    # a second blend over the training shards, without _valid shards: its split's valid documents
+    raw = json.loads(world["blend"].read_text())
+    for src in raw["sources"].values():
+        del src["valid"]
+    split_blend = world["blend"].with_name("split_blend.json")
+    split_blend.write_text(json.dumps({**raw, "split": "90,10,0"}))
     out = world["tmp"] / "tp2.json"
-    r = garden_eval(world["runs"]["tp2"], world["blend"], "--json", out)
+    r = garden_eval(world["runs"]["tp2"], world["blend"], f"split={split_blend}", "--json", out)
     assert r.returncode == 0, r.stdout + r.stderr
     tp2 = json.loads(out.read_text())["sources"]
+    from garden.megatron_format import read_lengths
+
+    for name in ("en", "code"):  # megatron's rounding: documents [round(.9 n), round(1.0 n))
+        lengths = read_lengths(str(world["blend"].parent / "tokens" / name))[1]
+        first = int(round(0.9 * len(lengths)))
+        assert tp2[f"split.{name}"]["documents"] == len(lengths) - first
+        assert tp2[f"split.{name}"]["tokens"] == int(lengths[first:].sum())
     for name in ("en", "code"):
         want = reference_loss(world, "tp2", name)
         assert abs(tp2[name]["loss"] - want) < 1e-4, (name, tp2[name]["loss"], want)
