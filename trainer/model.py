@@ -8,6 +8,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from trainer.plan.shapes import flops_per_token, param_counts  # noqa: F401  (one place, torch-free)
+
 
 def transformer_config(cfg: dict):
     """TransformerConfig for the model/parallel/precision sections (LLaMA design, no fusions
@@ -144,25 +146,3 @@ def build_model(cfg: dict) -> list:
     )
     return [DistributedDataParallel(config=tcfg, ddp_config=ddp_cfg, module=m,
                                     disable_bucketing=i > 0) for i, m in enumerate(chunks)]
-
-
-def param_counts(m: dict) -> dict[str, float]:
-    """Parameter counts of the full model from its shape (no torch needed)."""
-    h, L, f, v = m["hidden_size"], m["num_layers"], m["ffn_hidden_size"], m["vocab_size"]
-    hd = h // m["num_attention_heads"]
-    attn = h * h * 2 + 2 * h * hd * m["num_query_groups"]
-    mlp = 3 * h * f
-    experts = m.get("num_experts") or 0
-    mlp_total = mlp * experts + h * experts if experts else mlp
-    mlp_active = mlp * int(m["top_k"]) + h * experts if experts else mlp
-    norms = 2 * h
-    layer_total, layer_active = attn + mlp_total + norms, attn + mlp_active + norms
-    return {"total": L * layer_total + 2 * v * h + h,
-            "active_matmul": L * (attn + mlp_active) + v * h}
-
-
-def flops_per_token(m: dict, seq_len: int) -> float:
-    """Training FLOPs per token: 6N (N = active matmul params incl. the LM head, not the
-    embedding lookup) plus causal-free attention 12 * L * h * s (PaLM appendix B)."""
-    n = param_counts(m)["active_matmul"]
-    return 6 * n + 12 * m["num_layers"] * m["hidden_size"] * seq_len
