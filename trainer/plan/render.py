@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from trainer.plan.hardware import known_gpus
 from trainer.plan.planner import Plan
 from trainer.plan.scaling_laws import MAX_USEFUL_EPOCHS, R_STAR_DATA
 
@@ -115,7 +116,9 @@ def train_config(p: Plan, name: str = "plan") -> dict:
         "precision": "auto",
         "data": {"blend": p.blend},
         "checkpoint": {"interval": max(1, min(1000, t.train_iters // 20))},
-        "logging": {"interval": 10, "peak_flops": p.wall.peak_flops},
+        # the trainer knows the peaks of A100/H100/H200 itself; others need it for MFU
+        "logging": {"interval": 10, "peak_flops": None if p.wall.gpu in known_gpus()
+                    else p.wall.peak_flops},
     }
 
 
