@@ -59,3 +59,78 @@ def plan(blend, tokens, compute, gpus, hours, gpu, peak_flops, gpu_mem, mfu, law
     if write_config:
         path = write_cfg(p, write_config)
         click.echo(f"wrote {path}", err=True)
+
+
+@click.command("ladder", context_settings={"ignore_unknown_options": False})
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option("--sizes", required=True,
+              help="Comma-separated model sizes in parameters (e.g. 100k,200k,400k); each becomes "
+                   "the closest custom LLaMA shape.")
+@click.option("--tokens-per-param", "ratios", default="10,40", show_default=True,
+              help="Comma-separated token budgets per rung, as tokens per parameter.")
+@click.option("--target-params", help="Model size to predict [the CONFIG's model].")
+@click.option("--target-tokens", help="Token count to predict [the CONFIG's run].")
+@click.option("--law", type=click.Choice(["epoch", "hoffmann"]), default="epoch", show_default=True,
+              help="Published exponents used when too few rungs finish to fit them.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Ladder directory [<CONFIG's run_dir>-ladder].")
+@click.option("--nproc", type=int, default=1, show_default=True, help="Processes per rung.")
+@click.option("--bootstrap", type=int, default=100, show_default=True, help="Bootstrap resamples.")
+@click.option("--dry-run", is_flag=True, help="Print the rungs as JSON; train nothing.")
+def ladder(config, overrides, sizes, ratios, target_params, target_tokens, law, out_dir, nproc,
+           bootstrap, dry_run) -> None:
+    """Train a ladder of small models on CONFIG's blend (sizes x token budgets, each a
+    `garden train` run that resumes if killed), fit L(N, D) = E + A/N^alpha + B/D^beta to their
+    final validation losses and predict a target (Hoffmann et al. 2022, approach 3).
+
+    Writes ladder.json, ladder.png and ladder.html into the ladder directory."""
+    from pathlib import Path
+
+    from trainer.plan import ladder as lad
+    from trainer.plan import ladder_report as rep
+
+    try:
+        size_list = [lad.parse_count(s) for s in sizes.split(",") if s.strip()]
+        ratio_list = [lad.parse_count(s) for s in ratios.split(",") if s.strip()]
+        if not size_list or not ratio_list:
+            raise lad.LadderError("--sizes and --tokens-per-param need at least one value each")
+        if nproc < 1 or bootstrap < 0:
+            raise lad.LadderError("--nproc must be >= 1 and --bootstrap >= 0")
+        _, cfg = lad.base_config(config, list(overrides), nproc)
+        out = Path(out_dir or f"{cfg['run_dir']}-ladder").resolve()
+        rungs = lad.plan_rungs(config, list(overrides), size_list, ratio_list, out, nproc)
+        t_n, t_d = lad.target_from_config(cfg)
+        t_n = lad.parse_count(target_params) if target_params else t_n
+        t_d = lad.parse_count(target_tokens) if target_tokens else t_d
+    except lad.LadderError as e:
+        raise click.ClickException(str(e)) from None
+    n_ratios = len(set(ratio_list))
+    if len(rungs) < 6 or n_ratios < 2:
+        click.echo(f"note: {len(rungs)} rungs at {n_ratios} token budget(s); all five constants "
+                   f"need 6 or more at 2 or more budgets, so fewer are fitted", err=True)
+    if dry_run:
+        click.echo(json.dumps([{**{k: getattr(r, k) for k in ("name", "tokens_per_param",
+                                                              "train_iters", "tokens", "run_dir",
+                                                              "overrides")},
+                                "params": r.shape.total_params, "flops": r.flops} for r in rungs],
+                              indent=1))
+        return
+    result = lad.Ladder(config=str(Path(config).resolve()), out_dir=str(out), rungs=rungs,
+                        target_params=t_n, target_tokens=t_d, law=law)
+    for r in rungs:
+        lad.run_rung(r, config, list(overrides), nproc, echo=lambda m: click.echo(m, err=True))
+    lad.fit_ladder(result, bootstrap=bootstrap)
+    out.mkdir(parents=True, exist_ok=True)
+    rep.write_json(result, out / "ladder.json")
+    png = rep.plot(result, out / "ladder.png")
+    rep.write_html(result, png, out / "ladder.html")
+    click.echo(rep.render_text(result))
+    click.echo(f"wrote {out / 'ladder.json'}, {out / 'ladder.html'}" + (f", {png}" if png else ""),
+               err=True)
+    failed = [r.name for r in rungs if r.status != "done"]
+    if failed:
+        raise click.ClickException(f"{len(failed)} rung(s) did not finish ({', '.join(failed)}); "
+                                   f"run the same command again to resume them")
+    if result.fit is None:
+        raise click.ClickException(result.fit_note)
