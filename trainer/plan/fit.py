@@ -141,7 +141,11 @@ def _starts(fixed: np.ndarray, free_idx: list[int], data: tuple, delta: float,
     for i in range(5):
         lo, hi = BOUNDS[NAMES[i]]
         thetas[:, i] = np.clip(thetas[:, i], lo, hi)
-    scores = [_objective(th, log_n, log_d, log_l, delta)[0] for th in thetas]
+    # Huber objective of every grid point at once (same formula as _objective)
+    pred = np.log(np.exp(thetas[:, 2:3]) + np.exp(thetas[:, 0:1]) * x1
+                  + np.exp(thetas[:, 1:2]) * x2)
+    r = np.abs(pred - log_l[None, :])
+    scores = np.where(r <= delta, 0.5 * r * r, delta * (r - 0.5 * delta)).sum(axis=1)
     return [thetas[i] for i in np.argsort(scores)[:keep]]
 
 
@@ -174,7 +178,7 @@ def fit(n_params, tokens, losses, free: list[str] | None = None,
         for _ in range(bootstrap):
             pick = rng.integers(0, len(n), len(n))
             sub = tuple(x[pick] for x in data)
-            starts = [theta] + _starts(fixed, free_idx, sub, delta, keep=2)
+            starts = [theta] + _starts(fixed, free_idx, sub, delta, keep=1)
             th, _ = _minimise(starts, free_idx, fixed, sub, delta)
             samples.append(_result(th, free, None, 0.0, len(n)))
         result.bootstrap_samples = bootstrap
