@@ -128,9 +128,13 @@ def ladder(config, overrides, sizes, ratios, target_params, target_tokens, law, 
     click.echo(rep.render_text(result))
     click.echo(f"wrote {out / 'ladder.json'}, {out / 'ladder.html'}" + (f", {png}" if png else ""),
                err=True)
-    failed = [r.name for r in rungs if r.status != "done"]
+    unvalidated = [r for r in rungs if r.status == "no-validation"]
+    if unvalidated:
+        raise click.ClickException(f"{len(unvalidated)} rung(s) trained but have no validation "
+                                   f"loss: {unvalidated[0].message}")
+    failed = [r.name for r in rungs if r.status == "failed"]
     if failed:
-        raise click.ClickException(f"{len(failed)} rung(s) did not finish ({', '.join(failed)}); "
-                                   f"run the same command again to resume them")
+        raise click.ClickException(f"{len(failed)} rung(s) failed ({', '.join(failed)}; see their "
+                                   f"ladder.log); run the same command again to resume them")
     if result.fit is None:
         raise click.ClickException(result.fit_note)
