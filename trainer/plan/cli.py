@@ -64,11 +64,12 @@ def plan(blend, tokens, compute, gpus, hours, gpu, peak_flops, gpu_mem, mfu, law
 @click.command("ladder", context_settings={"ignore_unknown_options": False})
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.argument("overrides", nargs=-1)
-@click.option("--sizes", required=True,
-              help="Comma-separated model sizes in parameters (e.g. 100k,200k,400k); each becomes "
-                   "the closest custom LLaMA shape.")
-@click.option("--tokens-per-param", "ratios", default="10,40", show_default=True,
-              help="Comma-separated token budgets per rung, as tokens per parameter.")
+@click.option("--sizes",
+              help="Comma-separated model sizes in parameters, each becoming the closest custom "
+                   "LLaMA shape [CPU: 80k,160k,320k; GPU: 20M,50M,120M].")
+@click.option("--tokens-per-param", "ratios",
+              help="Comma-separated token budgets per rung, as tokens per parameter "
+                   "[CPU: 2,6; GPU: 5,20].")
 @click.option("--target-params", help="Model size to predict [the CONFIG's model].")
 @click.option("--target-tokens", help="Token count to predict [the CONFIG's run].")
 @click.option("--law", type=click.Choice(["epoch", "hoffmann"]), default="epoch", show_default=True,
@@ -90,6 +91,8 @@ def ladder(config, overrides, sizes, ratios, target_params, target_tokens, law, 
     from trainer.plan import ladder as lad
     from trainer.plan import ladder_report as rep
 
+    defaults = lad.DEFAULTS_GPU if lad._cuda() else lad.DEFAULTS_CPU
+    sizes, ratios = sizes or defaults[0], ratios or defaults[1]
     try:
         size_list = [lad.parse_count(s) for s in sizes.split(",") if s.strip()]
         ratio_list = [lad.parse_count(s) for s in ratios.split(",") if s.strip()]

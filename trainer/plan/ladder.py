@@ -21,7 +21,10 @@ from trainer.plan.fit import FitError, FitResult, choose_free, fit, predict
 from trainer.plan.scaling_laws import LAWS, ScalingLaw
 from trainer.plan.shapes import Shape, custom_shape, param_counts
 
-DEFAULT_RATIOS = (10.0, 40.0)
+# (sizes, tokens per parameter): 3 x 2 = 6 rungs.  On 2 CPU cores the largest CPU rung is ~2M
+# tokens (a few minutes), the others about a minute; the GPU ones suit a node of 8 GPUs.
+DEFAULTS_CPU = ("80k,160k,320k", "2,6")
+DEFAULTS_GPU = ("20M,50M,120M", "5,20")
 
 
 class LadderError(ValueError):
