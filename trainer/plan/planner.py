@@ -240,7 +240,7 @@ def make_plan(req: PlanRequest) -> Plan:
     compute, tokens, budget = _resolve_compute(req, blend)
     law = LAWS[req.law]
     if compute is None:
-        n_opt, compute = law.optimal_for_tokens(tokens)
+        compute = law.optimal_for_tokens(tokens)[1]
     optima = []
     for other in LAWS.values():
         n, d = other.optimal_for_compute(compute)
