@@ -93,7 +93,7 @@ def test_ladder_trains_resumes_and_fits(blend, tmp_path):
         assert x["valid_iteration"] == row["iteration"] == x["train_iters"]
     assert data["fit"]["free"] == ["E", "A", "B"]  # 4 runs: exponents fixed, and it says so
     assert "alpha and beta fixed" in data["fit_note"] and "alpha and beta fixed" in r.stdout
-    assert data["prediction"] is not None and data["prediction_ci"][0] <= data["prediction"]
+    assert data["prediction"] is not None and data["prediction_ci"][0] <= data["prediction_ci"][1]
     assert (out / "ladder.png").stat().st_size > 10_000
     assert "Scaling law fitted on your data" in (out / "ladder.html").read_text()
 

@@ -56,8 +56,9 @@ def plot(ladder: Ladder, path: Path) -> Path | None:
         if ladder.prediction is not None:
             c_t = 6 * ladder.target_params * ladder.target_tokens
             lo, hi = ladder.prediction_ci
-            ax.errorbar([c_t], [ladder.prediction], yerr=[[ladder.prediction - lo],
-                                                          [hi - ladder.prediction]],
+            # a small bootstrap can put the point estimate outside its own interval
+            ax.errorbar([c_t], [ladder.prediction], yerr=[[max(0.0, ladder.prediction - lo)],
+                                                          [max(0.0, hi - ladder.prediction)]],
                         fmt="*", ms=12, color="crimson", capsize=4,
                         label=f"target {human(ladder.target_params)} params, "
                               f"{human(ladder.target_tokens)} tokens")
