@@ -18,10 +18,14 @@ from operators._minhash_signature import _identity, ngram_hashes
 _LOW32 = np.uint64(0xFFFFFFFF)
 
 
+def fold32(h: np.ndarray) -> np.ndarray:
+    """The old fold of 64-bit n-gram hashes to 32 bits (xor of the halves)."""
+    return (h ^ (h >> np.uint64(32))) & _LOW32
+
+
 def shingle_hashes32(text: str, ngram: int) -> list[int]:
     """Distinct 32-bit shingle hashes, exactly as the old `shingle_hashes` computed them."""
-    h = ngram_hashes(text, ngram)
-    return np.unique((h ^ (h >> np.uint64(32))) & _LOW32).tolist()
+    return np.unique(fold32(ngram_hashes(text, ngram))).tolist()
 
 
 def signatures32(texts: Iterable[str], ngram: int, num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
