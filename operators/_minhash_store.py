@@ -38,14 +38,25 @@ def _older_format(path: str) -> IOError:
                    "with 64-bit ones: rerun with --no-resume")
 
 
-def count_signatures(work_dir: str, num_perm: int) -> int:
-    """Documents with a signature: the rows of every shard's file (an older `.u32` file is an error)."""
+def refuse_older_signatures(work_dir: str) -> list[str]:
+    """Names in the signature folder; raises if a Garden with 32-bit signatures wrote one (`.u32`).
+
+    The stage fingerprint does not change with the code, so a run resumed after an upgrade would
+    otherwise join 32-bit and 64-bit band hashes, which never match.
+    """
     sig_dir = fs.join(work_dir, "signatures")
     names = fs.listdir(sig_dir)
     old = [f for f in names if f.endswith(".u32")]
     if old:
         raise _older_format(fs.join(sig_dir, old[0]))
-    return sum(fs.size(fs.join(sig_dir, f)) // (VALUE_BYTES * num_perm) for f in names if f.endswith(SUFFIX))
+    return names
+
+
+def count_signatures(work_dir: str, num_perm: int) -> int:
+    """Documents with a signature: the rows of every shard's file (an older `.u32` file is an error)."""
+    sig_dir = fs.join(work_dir, "signatures")
+    return sum(fs.size(fs.join(sig_dir, f)) // (VALUE_BYTES * num_perm)
+               for f in refuse_older_signatures(work_dir) if f.endswith(SUFFIX))
 
 
 class SignatureWriter:

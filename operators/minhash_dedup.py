@@ -22,7 +22,8 @@ from garden.registry import register
 from garden.shuffle import reduce_files, rows_for_shard
 from operators._minhash_lsh import UnionFind, candidate_edges, choose_bands, s_curve
 from operators._minhash_signature import band_hashes, estimated_jaccard, signatures
-from operators._minhash_store import SignatureReader, SignatureWriter, count_signatures, node_ids, split_nodes
+from operators._minhash_store import (SignatureReader, SignatureWriter, count_signatures, node_ids,
+                                      refuse_older_signatures, split_nodes)
 from operators.keep_rule import KeepRule
 
 PARTITION_BITS = 6  # 64 partitions: each holds ~1/64 of all band rows
@@ -84,6 +85,7 @@ class MinHashDedup(GlobalOp):
     # -- scan: signatures and band rows ------------------------------------------------
     def scan(self, batch: pa.RecordBatch, ctx: StageContext) -> pa.Table:
         if self._writer is None or self._writer.shard != ctx.shard or ctx.row_offset == 0:
+            refuse_older_signatures(ctx.work_dir)
             self._writer = SignatureWriter(ctx.work_dir, ctx.shard)
         sigs, ok = signatures(batch.column("text").to_pylist(), self.ngram, self.num_perm, self.seed)
         self._writer.write(sigs)
@@ -116,6 +118,7 @@ class MinHashDedup(GlobalOp):
             return None
         t = pa.Table.from_batches(batches)
         nodes = t.column("node").to_numpy()
+        refuse_older_signatures(ctx.work_dir)
         reader = SignatureReader(ctx.work_dir, self.num_perm)
         a, b, sim, st = candidate_edges(t.column("band").to_numpy(), t.column("hash").to_numpy(), nodes,
                                         reader.get, self.threshold)
