@@ -4,7 +4,7 @@ Candidate verification (reduce) and the similarity reported for each dropped doc
 (finalize) need signatures of arbitrary documents; keeping them in one flat uint64 file per
 shard (`.u64`, 8 × num_perm bytes a document) lets both read exactly the rows they need without
 loading the corpus. Garden versions with 32-bit signatures wrote `.u32` files; those are never
-read as 64-bit rows (see `SignatureReader`).
+read as 64-bit rows (see `refuse_older_signatures`).
 """
 from __future__ import annotations
 
@@ -33,11 +33,6 @@ def signature_path(work_dir: str, shard: int) -> str:
     return fs.join(work_dir, "signatures", f"shard-{shard:05d}{SUFFIX}")
 
 
-def _older_format(path: str) -> IOError:
-    return IOError(f"{path} holds 32-bit signatures written by an older Garden and cannot be mixed "
-                   "with 64-bit ones: rerun with --no-resume")
-
-
 def refuse_older_signatures(work_dir: str) -> list[str]:
     """Names in the signature folder; raises if a Garden with 32-bit signatures wrote one (`.u32`).
 
@@ -48,7 +43,8 @@ def refuse_older_signatures(work_dir: str) -> list[str]:
     names = fs.listdir(sig_dir)
     old = [f for f in names if f.endswith(".u32")]
     if old:
-        raise _older_format(fs.join(sig_dir, old[0]))
+        raise IOError(f"{fs.join(sig_dir, old[0])} holds 32-bit signatures written by an older Garden and "
+                      "cannot be mixed with 64-bit ones: rerun with --no-resume")
     return names
 
 
@@ -95,11 +91,7 @@ class SignatureReader:
     def _fd(self, shard: int) -> int:
         fd = self._fds.get(shard)
         if fd is None:
-            path = signature_path(self.work_dir, shard)
-            old = path[:-len(SUFFIX)] + ".u32"
-            if not os.path.exists(path) and os.path.exists(old):
-                raise _older_format(old)
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(signature_path(self.work_dir, shard), os.O_RDONLY)
             self._fds[shard] = fd
         return fd
 
