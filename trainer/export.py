@@ -23,7 +23,7 @@ import torch
 
 from trainer.hf_format import hf_architecture, hf_config, megatron_to_hf
 from trainer.restore import CheckpointInfo, RestoreError, load_full_state
-from trainer.run_tokenizer import ModelTokenizer, tokenizer_of_blend
+from trainer.run_tokenizer import ModelTokenizer, blend_tokenizer_entry, tokenizer_of_blend
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
@@ -132,7 +132,7 @@ def export(run: str | Path, out_dir: str | Path, iteration: int | None = None,
           for k, v in megatron_to_hf(sd, info.model, vocab).items()}
     del sd
     tied = "lm_head.weight" not in hf
-    eod = tok.eod_id if tok else int(_blend_eod(info))
+    eod = tok.eod_id if tok else int(blend_tokenizer_entry(info.blend).get("eod_id", 0))
     config = hf_config(info.model, vocab, info.seq_len, bos_id=eod, eos_id=eod, tied=tied,
                        dtype=DTYPE_NAMES[target])
 
@@ -178,28 +178,10 @@ def _exported_vocab(info: CheckpointInfo, tok: ModelTokenizer | None) -> int:
     if tok is not None:
         n = tok.tokenizer.get_vocab_size(with_added_tokens=True)
     else:
-        n = _blend_vocab(info) or padded
+        n = int(blend_tokenizer_entry(info.blend).get("vocab_size") or padded)
     if n > padded:
         raise ExportError(f"tokenizer has {n} tokens but the model only {padded} rows")
     return n
-
-
-def _blend_json(info: CheckpointInfo) -> dict:
-    from garden.io import fs
-    from garden.io.writer import read_json
-
-    if info.blend and fs.exists(info.blend):
-        return read_json(info.blend)
-    return {}
-
-
-def _blend_vocab(info: CheckpointInfo) -> int | None:
-    v = (_blend_json(info).get("tokenizer") or {}).get("vocab_size")
-    return int(v) if v is not None else None
-
-
-def _blend_eod(info: CheckpointInfo) -> int:
-    return int((_blend_json(info).get("tokenizer") or {}).get("eod_id", 0))
 
 
 def _write_tokenizer_json(tok: ModelTokenizer, dest: Path) -> None:

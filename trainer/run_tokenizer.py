@@ -18,17 +18,28 @@ class ModelTokenizer:
     path: str  # the tokenizer.json (or vocab file) it was read from
 
 
+def blend_tokenizer_entry(blend: str | None) -> dict:
+    """blend.json's `tokenizer` entry ({"path", "vocab_size", "eod_id", ...}), {} if none."""
+    from garden.io import fs
+    from garden.io.writer import read_json
+
+    if not blend or not fs.exists(blend):
+        return {}
+    try:
+        return dict(read_json(blend).get("tokenizer") or {})
+    except ValueError:
+        return {}
+
+
 def tokenizer_of_blend(blend: str | None) -> tuple[ModelTokenizer | None, str]:
     """(tokenizer, '') for the blend.json a run trained on, or (None, why not)."""
     from garden.io import fs
-    from garden.io.writer import read_json
 
     if not blend:
         return None, "the run records no blend.json"
     if not fs.exists(blend):
         return None, f"{blend} (the run's blend.json) no longer exists"
-    raw = read_json(blend)
-    tok = raw.get("tokenizer") or {}
+    tok = blend_tokenizer_entry(blend)
     if not tok.get("path"):
         return None, f"{blend} names no tokenizer path"
     path = tok["path"] if fs.is_url(tok["path"]) or Path(tok["path"]).is_absolute() \
