@@ -109,15 +109,30 @@ def read_model_tensors(ckpt: Path) -> dict[str, torch.Tensor]:
           if isinstance(v, TensorStorageMetadata) and not k.startswith("optimizer.")}
     if "embedding.word_embeddings.weight" not in sd:
         raise RestoreError(f"{ckpt}: no embedding.word_embeddings.weight; not a GPT checkpoint")
+    from torch.distributed.checkpoint.api import CheckpointException
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "assuming the intent is to load in a single process"
             dcp.load(sd, storage_reader=reader, no_dist=True)
-    except Exception as e:  # noqa: BLE001
+    # CheckpointException (a BaseException) wraps what the reader hit, e.g. EOFError
+    except (Exception, CheckpointException) as e:  # noqa: BLE001
+        cause = _first_cause(e)
         raise RestoreError(f"{ckpt}: checkpoint data unreadable, truncated or incomplete "
-                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") \
-            from None
+                           f"({cause})") from None
     return sd
+
+
+def _first_cause(e: BaseException) -> str:
+    """One line naming what failed inside a (possibly wrapped) reader exception."""
+    failures = getattr(e, "failures", None)  # CheckpointException: {rank: exception}
+    if isinstance(failures, dict) and failures:
+        inner = next(iter(failures.values()))  # (exception, traceback)
+        inner = inner[0] if isinstance(inner, tuple) else inner
+        if isinstance(inner, BaseException):
+            e = inner
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}{': ' + text[0] if text else ''}"
 
 
 def split_layers(stacked: dict[str, torch.Tensor], model: dict[str, Any]) -> dict[str, torch.Tensor]:
