@@ -48,6 +48,13 @@ RUNS = {"tiny": ("tiny", (), 1), "tiny-moe": ("tiny-moe", (), 1),
         "tp2": ("tiny", ("parallel.tp=2",), 2), "pp2": ("tiny", ("parallel.pp=2",), 2)}
 
 
+def runs_base(tmp_path_factory) -> Path:
+    """Where trained runs live: the session's temp dir (shared by test_export.py and
+    test_generate.py), or $GARDEN_TEST_MODEL_RUNS to keep them between local sessions."""
+    return Path(os.environ.get("GARDEN_TEST_MODEL_RUNS") or
+                tmp_path_factory.getbasetemp() / "model-runs")
+
+
 def trained_run(base: Path, name: str) -> Path:
     """A short `garden train` of RUNS[name] under base (shared by the test modules of one
     session: a finished run is reused, not retrained)."""

@@ -16,16 +16,17 @@ pytest.importorskip("safetensors")
 
 import torch  # noqa: E402
 from model_helpers import (RUNS, TOKENIZER_VOCAB, garden, garden_reference,  # noqa: E402
-                           sample_tokens, trained_run)
+                           sample_tokens, runs_base, trained_run)
 
 pytestmark = pytest.mark.timeout(600)
+torch.set_num_threads(1)  # as trainer_helpers does for workers: shared CPUs, see there
 TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Every RUNS entry trained, exported by the CLI, and Garden's reference logits for it."""
-    base = tmp_path_factory.getbasetemp() / "model-runs"
+    base = runs_base(tmp_path_factory)
     runs = {name: trained_run(base, name) for name in RUNS}
     out = {}
     for name, run in runs.items():
@@ -94,10 +95,13 @@ def test_tokenizer_and_generation_config(exported):
 
 
 def test_sharded_bf16_and_earlier_checkpoint(exported, tmp_path):
+    from safetensors.torch import load_file
+
+    from trainer.export import export
+
     run = exported["runs"]["tiny"]
     sharded = tmp_path / "sharded"
-    r = garden("export", str(run), "-o", str(sharded), "--max-shard-size", "200KB")
-    assert r.returncode == 0, r.stderr
+    export(run, sharded, max_shard_bytes=200_000)
     index = json.loads((sharded / "model.safetensors.index.json").read_text())
     shards = sorted(set(index["weight_map"].values()))
     assert len(shards) > 1 and not (sharded / "model.safetensors").exists()
@@ -106,16 +110,12 @@ def test_sharded_bf16_and_earlier_checkpoint(exported, tmp_path):
                                                                        exported["ids"]))
 
     half = tmp_path / "bf16"
-    r = garden("export", str(run), "-o", str(half), "--dtype", "bf16")
-    assert r.returncode == 0, r.stderr
-    from safetensors.torch import load_file
-
+    export(run, half, dtype="bf16")
     assert {t.dtype for t in load_file(str(half / "model.safetensors")).values()} == {torch.bfloat16}
     assert json.loads((half / "config.json").read_text())["dtype"] == "bfloat16"
 
     first = tmp_path / "iter1"
-    r = garden("export", str(run), "-o", str(first), "--checkpoint", "1")
-    assert r.returncode == 0, r.stderr
+    export(run, first, iteration=1)
     assert json.loads((first / "garden_export.json").read_text())["iteration"] == 1
     assert not torch.equal(hf_logits(first, exported["ids"]), hf_logits(exported["hf"]["tiny"],
                                                                          exported["ids"]))
@@ -174,11 +174,11 @@ def test_bad_inputs_are_one_line_messages(exported, tmp_path):
     assert all("Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
                for r in results)
 
-    again = garden("export", str(exported["runs"]["tiny"]), "-o", str(tmp_path / "again"))
-    assert again.returncode == 0, again.stderr
-    r = garden("export", str(exported["runs"]["tiny"]), "-o", str(tmp_path / "again"))
-    assert r.returncode != 0 and "--force" in r.stderr
-    r = garden("export", str(exported["runs"]["tiny"]), "-o", str(tmp_path / "again"), "--force",
-               "--checkpoint", "1")
-    assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "again" / "garden_export.json").read_text())["iteration"] == 1
+    from trainer.export import ExportError, export
+
+    again = tmp_path / "again"
+    export(exported["runs"]["tiny"], again)
+    with pytest.raises(ExportError, match="--force"):
+        export(exported["runs"]["tiny"], again)
+    export(exported["runs"]["tiny"], again, iteration=1, force=True)
+    assert json.loads((again / "garden_export.json").read_text())["iteration"] == 1
