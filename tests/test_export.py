@@ -87,7 +87,9 @@ def test_tokenizer_and_generation_config(exported):
     assert tok.eos_token_id == 0  # the EOD id the data appended
     gen = json.loads((folder / "generation_config.json").read_text())
     assert gen["eos_token_id"] == gen["bos_token_id"] == 0
-    assert gen["max_length"] == 32
+    # the trained context: transformers' generate would warn if max_length were set as well
+    assert "max_length" not in gen
+    assert json.loads((folder / "config.json").read_text())["max_position_embeddings"] == 32
     src = exported["base"] / "data" / "tokenizer" / "tokenizer.json"
     assert (folder / "tokenizer.json").read_bytes() == src.read_bytes()
     prov = json.loads((folder / "garden_export.json").read_text())

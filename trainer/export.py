@@ -143,8 +143,7 @@ def export(run: str | Path, out_dir: str | Path, iteration: int | None = None,
         files = write_safetensors(hf, tmp, max_shard_bytes)
         _write_json(tmp / "config.json", config)
         _write_json(tmp / "generation_config.json", {
-            "bos_token_id": eod, "eos_token_id": eod, "pad_token_id": eod,
-            "max_length": info.seq_len, "do_sample": False})
+            "bos_token_id": eod, "eos_token_id": eod, "pad_token_id": eod, "do_sample": False})
         files += ["config.json", "generation_config.json"]
         if tok:
             _write_tokenizer_json(tok, tmp / "tokenizer.json")
