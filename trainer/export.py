@@ -48,12 +48,15 @@ class ExportResult:
     seconds: float = 0.0
 
 
-def shard_plan(tensors: dict[str, torch.Tensor], max_bytes: int) -> list[list[str]]:
-    """Names grouped into shards of at most max_bytes each (a bigger tensor gets its own)."""
+def shard_plan(tensors: dict[str, torch.Tensor], max_bytes: int,
+               dtype: torch.dtype | None = None) -> list[list[str]]:
+    """Names grouped into shards of at most max_bytes each (a bigger tensor gets its own),
+    sized as they will be written (in `dtype` when given)."""
+    item = torch.empty((), dtype=dtype).element_size() if dtype is not None else None
     shards: list[list[str]] = [[]]
     size = 0
     for name, t in tensors.items():
-        n = t.numel() * t.element_size()
+        n = t.numel() * (item or t.element_size())
         if shards[-1] and size + n > max_bytes:
             shards.append([])
             size = 0
@@ -62,22 +65,33 @@ def shard_plan(tensors: dict[str, torch.Tensor], max_bytes: int) -> list[list[st
     return shards
 
 
-def write_safetensors(tensors: dict[str, torch.Tensor], out: Path, max_bytes: int) -> list[str]:
-    """model.safetensors, or model-0000i-of-0000n.safetensors + model.safetensors.index.json."""
+def write_safetensors(tensors: dict[str, torch.Tensor], out: Path, max_bytes: int,
+                      dtype: torch.dtype | None = None) -> list[str]:
+    """model.safetensors, or model-0000i-of-0000n.safetensors + model.safetensors.index.json.
+
+    Tensors may be views (q/k/v slices of one fused weight): each shard's tensors are copied
+    into `dtype` only while that shard is written, so memory stays at the checkpoint plus one
+    shard (and safetensors, which refuses tensors sharing storage, gets separate copies)."""
     from safetensors.torch import save_file
 
-    plan = shard_plan(tensors, max_bytes)
+    def materialise(names: list[str]) -> dict[str, torch.Tensor]:
+        return {k: tensors[k].detach().to(dtype=dtype or tensors[k].dtype, copy=True).contiguous()
+                for k in names}
+
+    plan = shard_plan(tensors, max_bytes, dtype)
     meta = {"format": "pt"}
     if len(plan) == 1:
-        save_file(tensors, str(out / "model.safetensors"), metadata=meta)
+        save_file(materialise(plan[0]), str(out / "model.safetensors"), metadata=meta)
         return ["model.safetensors"]
-    files, weight_map = [], {}
+    files, weight_map, total = [], {}, 0
     for i, names in enumerate(plan, 1):
         name = f"model-{i:05d}-of-{len(plan):05d}.safetensors"
-        save_file({k: tensors[k] for k in names}, str(out / name), metadata=meta)
+        shard = materialise(names)
+        total += sum(t.numel() * t.element_size() for t in shard.values())
+        save_file(shard, str(out / name), metadata=meta)
+        del shard
         files.append(name)
         weight_map.update({k: name for k in names})
-    total = sum(t.numel() * t.element_size() for t in tensors.values())
     (out / "model.safetensors.index.json").write_text(json.dumps(
         {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n")
     return files + ["model.safetensors.index.json"]
@@ -127,10 +141,7 @@ def export(run: str | Path, out_dir: str | Path, iteration: int | None = None,
     warnings = [] if tok else [f"no tokenizer exported: {why}"]
     vocab = _exported_vocab(info, tok)
     target = DTYPES[dtype] if dtype != "auto" else sd["embedding.word_embeddings.weight"].dtype
-    # Copies (not views): safetensors refuses tensors that share storage (q/k/v of one QKV).
-    hf = {k: v.detach().to(dtype=target, copy=True).contiguous()
-          for k, v in megatron_to_hf(sd, info.model, vocab).items()}
-    del sd
+    hf = megatron_to_hf(sd, info.model, vocab)  # views into sd; copied shard by shard
     tied = "lm_head.weight" not in hf
     eod = tok.eod_id if tok else int(blend_tokenizer_entry(info.blend).get("eod_id", 0))
     config = hf_config(info.model, vocab, info.seq_len, bos_id=eod, eos_id=eod, tied=tied,
@@ -140,7 +151,7 @@ def export(run: str | Path, out_dir: str | Path, iteration: int | None = None,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        files = write_safetensors(hf, tmp, max_shard_bytes)
+        files = write_safetensors(hf, tmp, max_shard_bytes, target)
         _write_json(tmp / "config.json", config)
         _write_json(tmp / "generation_config.json", {
             "bos_token_id": eod, "eos_token_id": eod, "pad_token_id": eod, "do_sample": False})
