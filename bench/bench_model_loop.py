@@ -115,6 +115,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     import torch
+    from run_all import machine
 
     torch.set_num_threads(1)
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
@@ -134,8 +135,9 @@ def main() -> None:
         f"Synthetic shards, vocab 32000, seq_len {SEQ_LEN}; tiny trained 20 iterations, 125m "
         f"random init (0-iteration run). Generation: greedy, prompt {args.prompt_len} tokens, "
         f"{args.new_tokens} new tokens (without the cache: the first N shown, as each token "
-        f"re-runs the whole sequence). Load average (1 min) at start: {load:.1f} on "
-        f"{os.cpu_count()} cores.",
+        f"re-runs the whole sequence). Machine: {machine()}; load average (1 min) at start: "
+        f"{load:.1f} on {os.cpu_count()} cores (above the core count, other work shared the "
+        f"CPUs: compare the ratios, not the absolute rates).",
         "",
         "| preset | params | safetensors MB | export s | raw dcp load + save_file s | export / raw "
         "| generate tok/s, KV cache | tok/s, no cache (N) | cache speed-up | transformers "
