@@ -110,7 +110,8 @@ def garden_reference(tmp: Path, runs: list[Path], ids, greedy_steps: int = 0) ->
     torch.save(ids, ids_path)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     r = subprocess.run([sys.executable, "-c", _REFERENCE, str(out), str(ids_path),
-                        str(greedy_steps), str(TOKENIZER_VOCAB), *map(str, runs)], cwd=ROOT, capture_output=True,
+                        str(greedy_steps), str(TOKENIZER_VOCAB), *map(str, runs)],
+                       cwd=ROOT, capture_output=True,
                        text=True, timeout=240, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     return {Path(k): v for k, v in torch.load(out).items()}

@@ -197,7 +197,8 @@ def _exported_vocab(info: CheckpointInfo, tok: ModelTokenizer | None) -> int:
 def _write_tokenizer_json(tok: ModelTokenizer, dest: Path) -> None:
     """The run's tokenizer.json byte for byte; a GPT-2 vocab/merges pair (or a remote file) is
     saved as the one tokenizer.json it was loaded into."""
-    if tok.path.endswith(".json") and Path(tok.path).name not in ("vocab.json", "encoder.json") and Path(tok.path).is_file():
+    src = Path(tok.path)
+    if src.suffix == ".json" and src.name not in ("vocab.json", "encoder.json") and src.is_file():
         shutil.copyfile(tok.path, dest)
     else:
         tok.tokenizer.save(str(dest))

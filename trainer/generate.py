@@ -82,7 +82,7 @@ def is_hf_folder(path: Path) -> bool:
 def load_model(path: str | Path, iteration: int | None = None, device: str = "auto"
                ) -> GenerationModel:
     """A Garden run / checkpoint (any layout) or an HF folder (as `garden export` writes it)."""
-    from trainer.hf_format import megatron_to_hf
+    from trainer.hf_format import hf_config, megatron_to_hf
     from trainer.restore import load_full_state
     from trainer.run_tokenizer import (blend_tokenizer_entry, tokenizer_of_blend,
                                        tokenizer_of_hf_folder)
@@ -110,15 +110,10 @@ def load_model(path: str | Path, iteration: int | None = None, device: str = "au
     vocab = tok.tokenizer.get_vocab_size(with_added_tokens=True) if tok \
         else int(info.model["vocab_size"])
     weights = megatron_to_hf(sd, info.model, vocab)
-    m = info.model
-    shape = DecoderShape(
-        vocab_size=vocab, hidden_size=int(m["hidden_size"]), num_layers=int(m["num_layers"]),
-        num_heads=int(m["num_attention_heads"]), num_kv_heads=int(m["num_query_groups"]),
-        head_dim=int(m["hidden_size"]) // int(m["num_attention_heads"]),
-        rms_norm_eps=float(m["norm_eps"]), rope_theta=float(m["rotary_base"]),
-        max_positions=info.seq_len, tied="lm_head.weight" not in weights,
-        num_experts=int(m.get("num_experts") or 0), top_k=int(m.get("top_k") or 0))
     eod = tok.eod_id if tok else int(blend_tokenizer_entry(info.blend).get("eod_id", 0))
+    shape = DecoderShape.from_hf_config(hf_config(  # the config `garden export` would write
+        info.model, vocab, info.seq_len, eod, eod, tied="lm_head.weight" not in weights,
+        dtype="float32"))
     return GenerationModel(TorchDecoder(shape, weights, dev, dtype), tok, eod, info.seq_len,
                            str(info.path))
 

@@ -113,7 +113,8 @@ def _read_prompts(path: str) -> list[str]:
               help="Iteration of a run to load (default: the latest checkpoint).")
 @click.option("--no-cache", is_flag=True, help="Recompute the whole sequence per token (slow; for checks).")
 @click.option("--no-bos", is_flag=True,
-              help="Do not start the prompt with the end-of-document token (training documents all follow one).")
+              help="Do not start the prompt with the end-of-document token "
+                   "(training documents all follow one).")
 @click.option("--ignore-eod", is_flag=True, help="Keep generating past the end-of-document token.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 def generate_command(model: str, prompt: str | None, prompts_file: str | None,

@@ -12,6 +12,7 @@ TP1/PP1 megatron `GPTModel` (local layer spec) that `garden export` and `garden 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,6 @@ def read_info(ckpt: Path) -> CheckpointInfo:
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
     cfg: dict[str, Any] = {}
     if run_dir is not None and (run_dir / "config.json").exists():
-        import json
-
         try:
             cfg = json.loads((run_dir / "config.json").read_text())
         except ValueError:
