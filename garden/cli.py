@@ -149,7 +149,9 @@ def _register_optional_commands() -> None:
 
     for module, attr in (("trainer.cli", "train_command"), ("garden.commands.tokenizer", "tokenizer"),
                          ("garden.commands.classifier", "classifier"), ("garden.commands.blend", "blend"),
-                         ("garden.commands.analyze", "analyze"), ("trainer.eval_cli", "eval_command")):
+                         ("garden.commands.analyze", "analyze"), ("trainer.eval_cli", "eval_command"),
+                         ("trainer.model_commands", "export_command"),
+                         ("trainer.model_commands", "generate_command")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
