@@ -150,6 +150,8 @@ def _register_optional_commands() -> None:
     for module, attr in (("trainer.cli", "train_command"), ("garden.commands.tokenizer", "tokenizer"),
                          ("garden.commands.classifier", "classifier"), ("garden.commands.blend", "blend"),
                          ("garden.commands.analyze", "analyze"), ("trainer.eval_cli", "eval_command"),
+                         ("trainer.model_commands", "export_command"),
+                         ("trainer.model_commands", "generate_command"),
                          ("trainer.plan.cli", "plan"), ("trainer.plan.cli", "ladder")):
         try:
             mod = importlib.import_module(module)

@@ -7,8 +7,14 @@ the same code. Signatures come from datasketch, computed in bulk (`MinHash.gener
 
 Shingles are hashed without building their strings: each distinct token is hashed once
 (blake2b, cached), an n-gram's 64-bit hash is a polynomial over its tokens' hashes computed for
-all windows at once with numpy, folded to the 32 bits of datasketch's default scheme. The
-n-gram strings and one SHA-1 call per shingle were half the cost of a signature.
+all windows at once with numpy. The n-gram strings and one SHA-1 call per shingle were half the
+cost of a signature.
+
+Everything is 64-bit: shingle hashes, datasketch's "affine64" permutations, the signature values
+and the band keys. With 32-bit shingle hashes, two different documents whose shingles collide
+(a short document is one shingle) get identical signatures and are merged with similarity 1.0;
+among n distinct short documents about n²/2³³ such pairs exist (≈116 at 1M documents), and
+no verification can tell them apart. At 64 bits the expected count is n²/2⁶⁵ (≈3·10⁻⁸ at 1M).
 """
 from __future__ import annotations
 
@@ -66,10 +72,15 @@ def _token_hashes(toks: list[str]) -> np.ndarray:
 
 
 def shingle_hashes(text: str, ngram: int) -> list[int]:
-    """Distinct 32-bit hashes of the text's word n-grams (the same sets as `shingles`)."""
+    """Distinct 64-bit hashes of the text's word n-grams (the same sets as `shingles`)."""
+    return np.unique(ngram_hashes(text, ngram)).tolist()
+
+
+def ngram_hashes(text: str, ngram: int) -> np.ndarray:
+    """uint64 hash of every word n-gram window, in text order, repeats included."""
     toks = tokens(text)
     if not toks:
-        return []
+        return np.zeros(0, dtype=np.uint64)
     n = min(ngram, len(toks))
     th = _token_hashes(toks)
     m = len(toks) - n + 1
@@ -77,20 +88,24 @@ def shingle_hashes(text: str, ngram: int) -> list[int]:
     with np.errstate(over="ignore"):
         for k in range(n):
             h = h * _POLY + th[k:k + m]
-        h = _fmix64(h + np.uint64(n))
-    return np.unique((h ^ (h >> np.uint64(32))) & np.uint64(0xFFFFFFFF)).tolist()
+        return _fmix64(h + np.uint64(n))
 
 
 def _identity(value: int) -> int:
     return value
 
 
+SCHEME = "affine64"  # datasketch 2.0's 64-bit permutations: a·h + b mod 2⁶⁴, a bijection per permutation
+SIGNATURE_DTYPE = np.uint64
+
+
 def signatures(texts: Iterable[str], ngram: int, num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(signatures uint32 [n, num_perm], has_shingles bool [n]) for a batch of texts."""
+    """(signatures uint64 [n, num_perm], has_shingles bool [n]) for a batch of texts."""
     sets = [shingle_hashes(t, ngram) for t in texts]
     empty = np.array([not s for s in sets], dtype=bool)
-    out = np.empty((len(sets), num_perm), dtype=np.uint32)
-    for i, mh in enumerate(MinHash.generator(sets, num_perm=num_perm, seed=seed, hashfunc=_identity)):
+    out = np.empty((len(sets), num_perm), dtype=SIGNATURE_DTYPE)
+    for i, mh in enumerate(MinHash.generator(sets, num_perm=num_perm, seed=seed, hashfunc=_identity,
+                                             scheme=SCHEME)):
         out[i] = mh.hashvalues
     return out, ~empty
 
@@ -104,7 +119,7 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
 
 
 def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """uint64 [n, bands]: one 64-bit hash of each band's `rows` signature values."""
+    """uint64 [n, bands]: one 64-bit hash of each band's `rows` 64-bit signature values."""
     n = sigs.shape[0]
     out = np.empty((n, bands), dtype=np.uint64)
     with np.errstate(over="ignore"):

@@ -1,8 +1,10 @@
-"""Per-shard signature files on disk: written row by row in scan, memory-mapped for look-ups.
+"""Per-shard signature files on disk: written row by row in scan, read back by row for look-ups.
 
 Candidate verification (reduce) and the similarity reported for each dropped document
-(finalize) need signatures of arbitrary documents; keeping them in one flat uint32 file per
-shard lets both read exactly the rows they need without loading the corpus.
+(finalize) need signatures of arbitrary documents; keeping them in one flat uint64 file per
+shard (`.u64`, 8 × num_perm bytes a document) lets both read exactly the rows they need without
+loading the corpus. Garden versions with 32-bit signatures wrote `.u32` files; those are never
+read as 64-bit rows (see `refuse_older_signatures`).
 """
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ import os
 import numpy as np
 
 from garden.io import fs
+from operators._minhash_signature import SIGNATURE_DTYPE
 
 ROW_BITS = 40  # node id = shard << 40 | row: sorts in stable input order
+SUFFIX = ".u64"
+VALUE_BYTES = np.dtype(SIGNATURE_DTYPE).itemsize
 
 
 def node_ids(shard: int, first_row: int, n: int) -> np.ndarray:
@@ -25,7 +30,29 @@ def split_nodes(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def signature_path(work_dir: str, shard: int) -> str:
-    return fs.join(work_dir, "signatures", f"shard-{shard:05d}.u32")
+    return fs.join(work_dir, "signatures", f"shard-{shard:05d}{SUFFIX}")
+
+
+def refuse_older_signatures(work_dir: str) -> list[str]:
+    """Names in the signature folder; raises if a Garden with 32-bit signatures wrote one (`.u32`).
+
+    The stage fingerprint does not change with the code, so a run resumed after an upgrade would
+    otherwise join 32-bit and 64-bit band hashes, which never match.
+    """
+    sig_dir = fs.join(work_dir, "signatures")
+    names = fs.listdir(sig_dir)
+    old = [f for f in names if f.endswith(".u32")]
+    if old:
+        raise IOError(f"{fs.join(sig_dir, old[0])} holds 32-bit signatures written by an older Garden and "
+                      "cannot be mixed with 64-bit ones: rerun with --no-resume")
+    return names
+
+
+def count_signatures(work_dir: str, num_perm: int) -> int:
+    """Documents with a signature: the rows of every shard's file (an older `.u32` file is an error)."""
+    sig_dir = fs.join(work_dir, "signatures")
+    return sum(fs.size(fs.join(sig_dir, f)) // (VALUE_BYTES * num_perm)
+               for f in refuse_older_signatures(work_dir) if f.endswith(SUFFIX))
 
 
 class SignatureWriter:
@@ -38,7 +65,7 @@ class SignatureWriter:
         self.shard = shard
 
     def write(self, sigs: np.ndarray) -> None:
-        self._fh.write(np.ascontiguousarray(sigs, dtype=np.uint32).tobytes())
+        self._fh.write(np.ascontiguousarray(sigs, dtype=SIGNATURE_DTYPE).tobytes())
 
     def close(self) -> None:
         self._fh.close()
@@ -57,7 +84,7 @@ class SignatureReader:
     def __init__(self, work_dir: str, num_perm: int) -> None:
         self.work_dir = work_dir
         self.num_perm = num_perm
-        self.row_bytes = 4 * num_perm
+        self.row_bytes = VALUE_BYTES * num_perm
         self._fds: dict[int, int] = {}
         self._remote = fs.is_url(work_dir)
 
@@ -86,7 +113,7 @@ class SignatureReader:
             for i in order.tolist():
                 chunk = os.pread(self._fd(int(shards[i])), rb, int(rows[i]) * rb)
                 self._put(view, i, chunk, shards[i], rows[i])
-        return np.frombuffer(buf, dtype=np.uint32).reshape(len(nodes), self.num_perm)
+        return np.frombuffer(buf, dtype=SIGNATURE_DTYPE).reshape(len(nodes), self.num_perm)
 
     def _get_remote(self, shards: np.ndarray, rows: np.ndarray, order: np.ndarray, view: memoryview) -> None:
         rb = self.row_bytes

@@ -2,8 +2,8 @@
 
     scan      per shard: datasketch signatures (bulk) → signature file; one row per (doc, band)
               with the band hash, partitioned by the hash (equal band hashes meet in one partition)
-    reduce    per partition: buckets of equal (band, hash) → candidate pairs, verified against
-              the signatures (estimated Jaccard ≥ threshold)
+    reduce    per partition: buckets of equal (band, 64-bit hash) → candidate pairs; a pair becomes
+              an edge only when its signatures' estimated Jaccard ≥ threshold (always verified)
     finalize  driver: union-find over the pairs streamed from disk, one keeper per cluster
               (keep rule), clusters.parquet and the drop list
     apply     per shard: drop the listed documents, with duplicate_of and similarity
@@ -22,7 +22,8 @@ from garden.registry import register
 from garden.shuffle import reduce_files, rows_for_shard
 from operators._minhash_lsh import UnionFind, candidate_edges, choose_bands, s_curve
 from operators._minhash_signature import band_hashes, estimated_jaccard, signatures
-from operators._minhash_store import SignatureReader, SignatureWriter, node_ids, split_nodes
+from operators._minhash_store import (SignatureReader, SignatureWriter, count_signatures, node_ids,
+                                      refuse_older_signatures, split_nodes)
 from operators.keep_rule import KeepRule
 
 PARTITION_BITS = 6  # 64 partitions: each holds ~1/64 of all band rows
@@ -49,7 +50,8 @@ class MinHashDedup(GlobalOp):
         "bands": "LSH bands (default: datasketch's optimal search for the threshold)",
         "rows": "rows per band (default: as bands)",
         "seed": "MinHash permutation seed",
-        "verify": "check candidate pairs' estimated Jaccard against the threshold before merging",
+        "verify": "always true: a candidate pair is merged only when its signatures' estimated Jaccard "
+                  "reaches the threshold (false is refused: a band collision alone would merge distinct documents)",
         "fn_weight": "weight of missed duplicates vs. false candidates in the bands×rows search "
                      "(verification removes false candidates, so misses cost more; 0.5 = datasketch's default)",
         "keep": "which copy survives: first (input order) | longest | highest:<column>",
@@ -65,6 +67,8 @@ class MinHashDedup(GlobalOp):
             raise ValueError("threshold must be in (0, 1]")
         if params["ngram"] < 1 or params["num_perm"] < 2:
             raise ValueError("ngram must be ≥ 1 and num_perm ≥ 2")
+        if params["verify"] is not True:
+            raise ValueError("verify must be true: unverified band collisions merge distinct documents")
         if not 0.0 < params["fn_weight"] < 1.0:
             raise ValueError("fn_weight must be in (0, 1)")
         b, r = choose_bands(params["threshold"], params["num_perm"], params["bands"], params["rows"], params["fn_weight"])
@@ -81,6 +85,7 @@ class MinHashDedup(GlobalOp):
     # -- scan: signatures and band rows ------------------------------------------------
     def scan(self, batch: pa.RecordBatch, ctx: StageContext) -> pa.Table:
         if self._writer is None or self._writer.shard != ctx.shard or ctx.row_offset == 0:
+            refuse_older_signatures(ctx.work_dir)
             self._writer = SignatureWriter(ctx.work_dir, ctx.shard)
         sigs, ok = signatures(batch.column("text").to_pylist(), self.ngram, self.num_perm, self.seed)
         self._writer.write(sigs)
@@ -113,9 +118,10 @@ class MinHashDedup(GlobalOp):
             return None
         t = pa.Table.from_batches(batches)
         nodes = t.column("node").to_numpy()
-        reader = SignatureReader(ctx.work_dir, self.num_perm) if self.verify else None
+        refuse_older_signatures(ctx.work_dir)
+        reader = SignatureReader(ctx.work_dir, self.num_perm)
         a, b, sim, st = candidate_edges(t.column("band").to_numpy(), t.column("hash").to_numpy(), nodes,
-                                        reader.get if reader else None, self.threshold)
+                                        reader.get, self.threshold)
         atomic_write_json(fs.join(ctx.work_dir, "reduce-counts", f"p{partition:04d}.json"), st)
         if len(a) == 0:
             return None
@@ -173,9 +179,7 @@ class MinHashDedup(GlobalOp):
                           "similarity": pa.array(sim[dup])})
         write_table(fs.join(ctx.work_dir, "drops.parquet"), drops, row_group_size=16384)
         sizes = np.unique(roots, return_counts=True)[1] if len(roots) else np.zeros(0, np.int64)
-        sig_dir = fs.join(ctx.work_dir, "signatures")
-        scanned = sum(fs.size(fs.join(sig_dir, f)) // (4 * self.num_perm)
-                      for f in fs.listdir(sig_dir) if f.endswith(".u32"))
+        scanned = count_signatures(ctx.work_dir, self.num_perm)
         return {
             "documents": int(scanned),
             "bands": self._bands, "rows": self._rows,
