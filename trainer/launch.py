@@ -1,10 +1,13 @@
-"""Build and run the torchrun command line for a resolved config (stdlib only)."""
+"""Build and run the torchrun command line for a resolved config (stdlib + psutil)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -31,6 +34,90 @@ def torchrun_command(config_json: Path, nproc: int, nnodes: int = 1, node_rank: 
     return cmd + ["-m", "trainer.worker", str(config_json)]
 
 
-def run(cmd: list[str]) -> int:
-    """Run torchrun in the foreground, streaming its output; return its exit code."""
-    return subprocess.call(cmd)
+def cpu_threads(nproc: int) -> int:
+    """Intra-op threads per worker on CPU: the cores this process may use, shared evenly."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, nproc))
+
+
+def worker_env(cuda: bool, nproc: int) -> dict[str, str]:
+    """The workers' environment: on CPU, OMP_NUM_THREADS = cores // processes unless set."""
+    env = dict(os.environ)
+    if not cuda and not env.get("OMP_NUM_THREADS"):
+        env["OMP_NUM_THREADS"] = str(cpu_threads(nproc))
+    return env
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when `garden train` dies (Linux), so torchrun never outlives it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class Outcome:
+    code: int  # torchrun's exit code
+    signal: str | None  # the stop signal this process received and forwarded, if any
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> Outcome:
+    """Run torchrun in the foreground, streaming its output.
+
+    torchrun runs in its own session: a Ctrl-C (or SIGTERM) reaches only this process, which
+    forwards SIGTERM to the workers themselves; they save a checkpoint at the next step
+    boundary and exit cleanly (torchrun itself would tear them down with tracebacks).  A second
+    signal kills everything at once.
+    """
+    import psutil
+
+    got: list[int] = []
+    old = {s: signal.signal(s, lambda signum, frame: got.append(signum))
+           for s in (signal.SIGINT, signal.SIGTERM)}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    told: set[int] = set()
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if not got:
+                continue
+            try:
+                workers = psutil.Process(proc.pid).children()
+            except psutil.NoSuchProcess:
+                workers = []
+            if len(got) == 1:
+                for w in workers:
+                    if w.pid not in told:
+                        told.add(w.pid)
+                        _signal(w, signal.SIGTERM)
+            else:
+                print("garden train: second signal: stopping without saving", file=sys.stderr,
+                      flush=True)
+                for w in workers:
+                    _signal(w, signal.SIGKILL)
+                proc.kill()
+                code = proc.wait()
+                break
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return Outcome(code, signal.Signals(got[0]).name if got else None)
+
+
+def _signal(p, sig: int) -> None:
+    import psutil
+
+    try:
+        p.send_signal(sig)
+    except psutil.NoSuchProcess:
+        pass

@@ -32,7 +32,7 @@ class MetricsWriter:
     def __init__(self, run_dir: str | Path, resume_iter: int):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = []
+        kept, self.rows = [], []
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
@@ -41,7 +41,12 @@ class MetricsWriter:
                     continue
                 if row.get("iteration", 0) <= resume_iter:
                     kept.append(line)
+                    self.rows.append(row)
         self.path.write_text("".join(k + "\n" for k in kept))
+
+    def rows_written(self) -> list[dict]:
+        """Every row of metrics.jsonl now (kept from before a resume and written since)."""
+        return read_metrics(self.path.parent)
 
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a") as f:
@@ -50,12 +55,12 @@ class MetricsWriter:
 
 def format_row(row: dict[str, Any]) -> str:
     """One human log line for a metrics row."""
-    mfu = f"{row['mfu'] * 100:.1f}%" if row.get("mfu") is not None else "n/a"
+    mfu = f" | mfu {row['mfu'] * 100:.1f}%" if row.get("mfu") is not None else ""
     gn = row.get("grad_norm")
     return (f"iter {row['iteration']:>6} | tokens {row['consumed_tokens']:>12,} | "
             f"phase {row['phase']} | loss {row['loss']:.4f} | lr {row['lr']:.3e} | "
             f"grad_norm {gn if gn is None else f'{gn:.3f}'} | "
-            f"tok/s {row['tokens_per_s']:,.0f} | mfu {mfu}"
+            f"tok/s {row['tokens_per_s']:,.0f}{mfu}"
             + (" | SKIPPED (spike)" if row.get("skipped") else ""))
 
 

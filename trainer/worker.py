@@ -13,7 +13,11 @@ import time
 import warnings
 from datetime import timedelta
 
-import torch
+from trainer import signals
+
+signals.install()  # before torch's import: a Ctrl-C during start-up stops at the first step
+
+import torch  # noqa: E402
 
 
 def setup_distributed(cfg: dict) -> None:
@@ -77,7 +81,11 @@ def build_optimizer(cfg: dict, model: list):
         params_dtype=torch.bfloat16 if cfg["precision"] == "bf16" else torch.float32,
         use_distributed_optimizer=bool(par["distributed_optimizer"]),
     )
-    return get_megatron_optimizer(ocfg, model)
+    optimizer = get_megatron_optimizer(ocfg, model)
+    from trainer.loop import lr_at, set_group_hparams
+
+    set_group_hparams(optimizer, lr_at(tr, 0), float(tr["weight_decay"]))
+    return optimizer
 
 
 def _check_compatible(cfg: dict, state: dict, path) -> None:
@@ -113,11 +121,21 @@ def main(argv: list[str]) -> int:
     optimizer = build_optimizer(cfg, model)
 
     ck, state = cfg["checkpoint"], {}
-    path = checkpoint.latest(ck["dir"]) or (ck["load"] and checkpoint.resolve_load(ck["load"]))
+    say = (lambda msg: print(msg, flush=True)) if rank == 0 else (lambda msg: None)
+    try:
+        path = checkpoint.choose(ck, say)
+    except (checkpoint.CheckpointError, FileNotFoundError) as e:
+        say(f"ERROR: {e}")
+        torch.distributed.destroy_process_group()
+        return 2
     if path:
         state = checkpoint.read_state(path)
         _check_compatible(cfg, state, path)
-        checkpoint.load(path, model, optimizer)
+        try:
+            checkpoint.load(path, model, optimizer)
+        except Exception as e:  # noqa: BLE001 - one line naming the checkpoint, not a traceback
+            say(f"ERROR: checkpoint {path} could not be loaded: {type(e).__name__}: {e}")
+            return 2
         if rank == 0:
             print(f"resumed from {path}: iteration {state['iteration']}, phase "
                   f"{state['phase']!r} at sample {state['phase_position_samples']} of the phase, "
@@ -139,6 +157,8 @@ def main(argv: list[str]) -> int:
               flush=True)
         print(f"startup: imports+process groups {t_setup - t_start:.1f}s, model+optimizer+"
               f"checkpoint {t_model - t_setup:.1f}s, datasets {t_data - t_model:.1f}s", flush=True)
+    for name, why in cfg["eval"]["skipped"].items():
+        say(f"validation: source {name!r} skipped: {why}")
     trainer = loop.Trainer(cfg, model, optimizer, phases, state)
     try:
         trainer.run()
@@ -151,7 +171,7 @@ def main(argv: list[str]) -> int:
         torch.distributed.destroy_process_group()
         return 3
     torch.distributed.barrier()
-    if rank == 0:
+    if rank == 0 and not trainer.interrupted:
         print(f"done in {time.time() - t_start:.1f}s", flush=True)
     torch.distributed.destroy_process_group()
     return 0
