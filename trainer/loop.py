@@ -141,9 +141,10 @@ class Trainer:
 
     def validate(self) -> dict:
         """Evaluate on every source's held-out windows; log, record and warn on rising loss."""
+        t = time.time()
         row = self.validator.evaluate(self.iteration, self.device, self.is_last_stage)
         if self.rank == 0:
-            self.log(format_line(row))
+            self.log(f"{format_line(row)} | {time.time() - t:.1f}s")
             self.metrics.write(row)
             times = int(self.cfg["eval"]["warn_rising"])
             for name, v in row["valid_loss"].items():
