@@ -213,7 +213,23 @@ def _fork_results_queue() -> None:
     from megatron.core.dist_checkpointing.strategies import filesystem_async as fa
 
     if getattr(fa, "_results_queue", "missing") is None:
-        fa._results_queue = mp.get_context("fork").Manager().Queue()
+        from multiprocessing.managers import SyncManager
+
+        manager = SyncManager(ctx=mp.get_context("fork"))
+        manager.start(initializer=_die_with_parent)  # never outlives a killed rank
+        fa._results_queue = manager.Queue()
+
+
+def _die_with_parent() -> None:
+    """Initializer of the manager process: killed with the rank that forked it; a stop signal
+    is the rank's to handle, not the manager's."""
+    import signal
+
+    from trainer.signals import die_with_parent
+
+    die_with_parent(signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def save(root: str | Path, iteration: int, model: list, optimizer: Any, state: dict) -> Path:

@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.signals import die_with_parent
+
 
 def write_resolved(cfg: dict) -> Path:
     """Write the resolved config the workers read to <run_dir>/config.json."""
@@ -51,16 +53,6 @@ def worker_env(cuda: bool, nproc: int) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when `garden train` dies (Linux), so torchrun never outlives it."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 @dataclass
 class Outcome:
     code: int  # torchrun's exit code
@@ -80,7 +72,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> Outcome:
     got: list[int] = []
     old = {s: signal.signal(s, lambda signum, frame: got.append(signum))
            for s in (signal.SIGINT, signal.SIGTERM)}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
     told: set[int] = set()
     try:
         while True:

@@ -45,7 +45,7 @@ def set_group_hparams(optimizer: Any, lr: float, weight_decay: float) -> None:
 
 
 def _fault(name: str) -> int | None:
-    """Test-only fault injection (GARDEN_FAULT_NAN_AT / GARDEN_FAULT_SPIKE_AT = iteration)."""
+    """Test-only fault injection (GARDEN_FAULT_NAN_AT / _SPIKE_AT / _KILL_AT = iteration)."""
     v = os.environ.get(name)
     return int(v) if v not in (None, "") else None
 
@@ -258,6 +258,8 @@ class Trainer:
             if self.validator is not None and self.validator.due(self.iteration, total):
                 self.validate()
                 t0 = time.time()
+            if _fault("GARDEN_FAULT_KILL_AT") == self.iteration and self.rank == 0:
+                os.kill(os.getpid(), 9)  # test-only: a kill -9 after this step's rows
             if self.stop_requested and self.iteration < total:
                 path = self.save(quiet=True)
                 self.interrupted = (f"stopped by {signals.name() or 'a signal on another rank'} "

@@ -30,3 +30,14 @@ def requested() -> bool:
 def name() -> str | None:
     """The first signal received (e.g. 'SIGINT'), or None."""
     return signal.Signals(_received[0]).name if _received else None
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send `sig` to this process when its parent dies (Linux; a no-op
+    elsewhere), so helpers never outlive a killed rank or launcher."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(sig))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
