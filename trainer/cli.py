@@ -47,7 +47,7 @@ def _cuda_available() -> bool:
 def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, node_rank: int,
            master_addr: str | None, master_port: int, dry_run: bool, strict: bool = False) -> None:
     from trainer.config import ConfigError, apply_overrides, load_raw, resolve
-    from trainer.launch import run, torchrun_command, worker_env, write_resolved
+    from trainer.launch import pop_exit_status, run, torchrun_command, worker_env, write_resolved
 
     missing = _missing_deps()
     if missing:
@@ -73,6 +73,7 @@ def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, nod
         click.echo(json.dumps(cfg, indent=1))
         return
     path = write_resolved(cfg)
+    pop_exit_status(cfg["run_dir"])  # a stale record of an earlier run
     try:
         cmd = torchrun_command(path, nproc, nnodes, node_rank, master_addr, master_port)
     except ValueError as e:
@@ -84,6 +85,7 @@ def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, nod
     sys.stdout.flush()
     outcome = run(cmd, env=worker_env(cfg["cuda"], nproc))
     code = outcome.code
+    status = pop_exit_status(cfg["run_dir"]) if code == 0 else None
     if node_rank == 0:
         try:
             from trainer.metrics import plot_loss
@@ -95,6 +97,8 @@ def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, nod
             click.echo("matplotlib missing: no loss.png (pip install 'garden[train]')", err=True)
     if outcome.signal is not None:
         sys.exit(130 if outcome.signal == "SIGINT" else 143)
+    if status is not None:  # rank 0 printed the ERROR line
+        sys.exit(int(status["code"]))
     if code != 0:
         raise click.ClickException(f"training exited with code {code}; see the log above and "
                                    f"{Path(cfg['run_dir']) / 'metrics.jsonl'}")

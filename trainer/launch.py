@@ -22,6 +22,28 @@ def write_resolved(cfg: dict) -> Path:
     return path
 
 
+EXIT_STATUS = "exit_status.json"
+
+
+def write_exit_status(run_dir: str, code: int, message: str) -> None:
+    """Rank 0: the exit code and message of a handled stop, for `garden train` to return."""
+    path = Path(run_dir) / EXIT_STATUS
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"code": code, "message": message}))
+    os.replace(tmp, path)
+
+
+def pop_exit_status(run_dir: str) -> dict | None:
+    """Read and remove the handled-stop record (None when the run ended normally)."""
+    path = Path(run_dir) / EXIT_STATUS
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    path.unlink(missing_ok=True)
+    return status
+
+
 def torchrun_command(config_json: Path, nproc: int, nnodes: int = 1, node_rank: int = 0,
                      master_addr: str | None = None, master_port: int = 29500) -> list[str]:
     """torchrun: standalone rendezvous on one node, static master address across nodes."""
@@ -63,7 +85,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> Outcome:
     """Run torchrun in the foreground, streaming its output.
 
     torchrun runs in its own session: a Ctrl-C (or SIGTERM) reaches only this process, which
-    forwards SIGTERM to the workers themselves; they save a checkpoint at the next step
+    forwards it to the workers themselves; they save a checkpoint at the next step
     boundary and exit cleanly (torchrun itself would tear them down with tracebacks).  A second
     signal kills everything at once.
     """
@@ -91,7 +113,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> Outcome:
                 for w in workers:
                     if w.pid not in told:
                         told.add(w.pid)
-                        _signal(w, signal.SIGTERM)
+                        _signal(w, got[0])
             else:
                 print("garden train: second signal: stopping without saving", file=sys.stderr,
                       flush=True)
