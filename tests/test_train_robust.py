@@ -88,7 +88,9 @@ def test_cpu_threads_per_process(monkeypatch):
 
     cores = len(os.sched_getaffinity(0))
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     assert worker_env(False, 1)["OMP_NUM_THREADS"] == str(cores)
+    assert worker_env(False, 1)["OMP_WAIT_POLICY"] == "PASSIVE"
     assert worker_env(False, 2 * cores)["OMP_NUM_THREADS"] == "1"
     assert "OMP_NUM_THREADS" not in worker_env(True, 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")

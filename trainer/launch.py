@@ -68,10 +68,14 @@ def cpu_threads(nproc: int) -> int:
 
 
 def worker_env(cuda: bool, nproc: int) -> dict[str, str]:
-    """The workers' environment: on CPU, OMP_NUM_THREADS = cores // processes unless set."""
+    """The workers' environment: on CPU, OMP_NUM_THREADS = cores // processes and
+    OMP_WAIT_POLICY=PASSIVE unless set.  Spinning OpenMP threads make a step ~20x slower as
+    soon as anything else shares the cores (bench/bench_train_threads.py); sleeping ones do not."""
     env = dict(os.environ)
-    if not cuda and not env.get("OMP_NUM_THREADS"):
-        env["OMP_NUM_THREADS"] = str(cpu_threads(nproc))
+    if not cuda:
+        if not env.get("OMP_NUM_THREADS"):
+            env["OMP_NUM_THREADS"] = str(cpu_threads(nproc))
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 
