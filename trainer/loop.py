@@ -55,7 +55,10 @@ def _loss_func(loss_mask: torch.Tensor, scale: float, output_tensor: torch.Tenso
     mask = loss_mask.reshape(-1).float()
     loss_sum = torch.sum(losses * mask) * scale
     ntok = mask.sum()
-    return loss_sum, ntok.to(torch.int), torch.stack([loss_sum.detach(), ntok.detach()])
+    # The reported sum in float64: a float32 sum of thousands of per-token losses rounds at
+    # ~1e-7 relative, which differs between DP layouts (and a resumed run) by more than 1e-5.
+    reported = torch.sum(losses.detach().double() * mask.double()) * scale
+    return loss_sum, ntok.to(torch.int), torch.stack([reported, ntok.detach().double()])
 
 
 def _forward_step(scale: float, data_iterator, model):
