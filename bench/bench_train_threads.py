@@ -71,7 +71,7 @@ def main() -> None:
              f"{args.iters} iterations, 1 process; median step time over logging intervals after "
              f"the first. Load average (1 min) before/after: {load_before:.1f}/"
              f"{os.getloadavg()[0]:.1f} (above the core count: other work shared the CPUs).", "",
-             "| round | setting | step s | tokens/s | vs 1 thread |", "|---|---|---:|---:|---:|"]
+             "| round | setting | step s | tokens/s | step time / 1 thread's |", "|---|---|---:|---:|---:|"]
     for i, results in enumerate(rounds, 1):
         base = results[0].get("step_s")
         for r in results:
