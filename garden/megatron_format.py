@@ -188,19 +188,30 @@ def merge(prefixes: Iterable[str], out_prefix: str, dtype: np.dtype) -> dict:
     return {"documents": int(len(all_lengths)), "tokens": int(all_lengths.sum(dtype=np.int64))}
 
 
+def split_ranges(split: str, n: int) -> dict[str, tuple[int, int]]:
+    """Document ranges [begin, end) of train/valid/test under a --split string (Megatron's own
+    rounding, as BlendedMegatronDatasetBuilder cuts each dataset)."""
+    fractions = [float(p) for p in split.replace("/", ",").split(",")]
+    fractions += [0.0] * (3 - len(fractions))
+    total = sum(fractions)
+    bounds = [0.0]
+    for f in fractions:
+        bounds.append(bounds[-1] + f / total)
+    return {name: (int(round(a * n)), int(round(b * n)))
+            for name, a, b in zip(("train", "valid", "test"), bounds, bounds[1:])}
+
+
 def empty_splits(split: str, documents: dict[str, int]) -> list[str]:
     """Sources where a non-zero --split part would hold no document (Megatron's own rounding).
 
     megatron-core 0.16.1 loops forever building a GPTDataset over an empty split.
     """
     fractions = [float(p) for p in split.replace("/", ",").split(",")]
-    total = sum(fractions)
-    bounds = [0.0]
-    for f in fractions:
-        bounds.append(bounds[-1] + f / total)
     out = []
     for source, n in sorted(documents.items()):
-        for name, f, a, b in zip(("train", "valid", "test"), fractions, bounds, bounds[1:]):
-            if f > 0 and int(round(b * n)) - int(round(a * n)) == 0:
+        ranges = split_ranges(split, n)
+        for name, f in zip(("train", "valid", "test"), fractions):
+            begin, end = ranges[name]
+            if f > 0 and end - begin == 0:
                 out.append(f"{source} ({n} documents) has no {name} document under split {split!r}")
     return out

@@ -11,7 +11,8 @@ import pytest
 
 pytest.importorskip("megatron.core")
 
-from trainer_helpers import ROOT, losses, make_blend, run_train, source_of, tiny_config  # noqa: E402
+from trainer_helpers import (ROOT, losses, make_blend, run_train, source_of, tiny_config,  # noqa: E402
+                             train_rows)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -25,7 +26,7 @@ def test_tiny_recipe_learns(tmp_path):
                   "training.warmup_iters=4", "logging.interval=4", "checkpoint.interval=0",
                   nproc=1)
     assert r.returncode == 0, r.stdout + r.stderr
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = train_rows(run_dir)
     assert [row["iteration"] for row in rows] == list(range(4, 41, 4))
     first, last = rows[0]["loss"], rows[-1]["loss"]
     assert last < first - 2.0, f"loss did not go down clearly: {first} -> {last}"
@@ -74,7 +75,7 @@ def test_curriculum_switches_blend_at_token_boundary(curriculum):
         by_iter.setdefault(s["iteration"], set()).add(s["source"])
     assert all(by_iter[i] == {"a"} for i in range(6)), by_iter
     assert all(by_iter[i] <= {"b", "c"} and "b" in by_iter[i] for i in range(6, 12)), by_iter
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = train_rows(run)
     assert [r["phase"] for r in rows] == ["general"] * 6 + ["anneal"] * 6
     assert "curriculum: phase 'general' -> 'anneal' at iteration 7 (1,536 tokens)" \
         in curriculum["out"]
@@ -97,15 +98,15 @@ def test_curriculum_resume_mid_phase_draws_the_same_samples(curriculum):
     want = sorted((s for s in _samples(curriculum["run"]) if s["iteration"] >= 8), key=key)
     got = sorted(_samples(run, dps=(0,)), key=key)
     assert got == want
-    ref = [json.loads(x) for x in (curriculum["run"] / "metrics.jsonl").read_text().splitlines()]
-    new = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    ref = train_rows(curriculum["run"])
+    new = train_rows(run)
     assert [r["iteration"] for r in new] == [9, 10, 11, 12]
     for a, b in zip(new, ref[8:]):
         assert abs(a["loss"] - b["loss"]) < 1e-5 and a["skipped"] == b["skipped"]
 
 
 def test_spike_is_skipped_with_a_log_line(curriculum):
-    rows = [json.loads(x) for x in (curriculum["run"] / "metrics.jsonl").read_text().splitlines()]
+    rows = train_rows(curriculum["run"])
     skipped = [r["iteration"] for r in rows if r["skipped"]]
     assert skipped == [10]
     assert "SPIKE iteration 10" in curriculum["out"] and "skipping this update" in curriculum["out"]

@@ -98,6 +98,18 @@ def run_train(config: Path, *args: str, nproc: int = 1, timeout: int = 240,
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=e)
 
 
+def metric_rows(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def train_rows(run_dir: Path) -> list[dict]:
+    """metrics.jsonl rows of training (validation rows carry `valid_loss` instead)."""
+    return [r for r in metric_rows(run_dir) if "valid_loss" not in r]
+
+
+def valid_rows(run_dir: Path) -> list[dict]:
+    return [r for r in metric_rows(run_dir) if "valid_loss" in r]
+
+
 def losses(run_dir: Path) -> list[float]:
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r["loss"] for r in rows if "error" not in r]
+    return [r["loss"] for r in train_rows(run_dir) if "error" not in r]

@@ -6,6 +6,7 @@ The trainer's launcher uses this to fail before launch on missing shards or a ba
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,65 @@ def _tokenizer_vocab(tok: dict, base: Path) -> int | None:
         if p.exists():
             return Tokenizer.from_file(str(p)).get_vocab_size(with_added_tokens=True)
     return None
+
+
+@dataclass
+class HeldOut:
+    """Where a source's held-out documents are: documents [begin, end) of a Megatron dataset."""
+    prefix: str
+    begin: int
+    end: int
+    origin: str  # "valid shards" (tokenize's <source>_valid) or "blend split" (blend.json's split)
+
+    def to_dict(self) -> dict:
+        return {"prefix": self.prefix, "begin": self.begin, "end": self.end, "origin": self.origin}
+
+
+def held_out(blend: Blend, names: list[str]) -> tuple[dict[str, HeldOut], dict[str, str]]:
+    """Held-out data of each named source, never training data: tokenize's `<source>_valid`
+    shards, else the valid part of blend.json's split (documents megatron leaves out of training).
+    Returns (found, {source: why it has none})."""
+    from garden.megatron_format import read_lengths, split_ranges
+
+    found, missing = {}, {}
+    for name in names:
+        src = blend.sources[name]
+        if "://" in src["prefix"]:
+            missing[name] = "its shards are not local (validation reads local shards only)"
+            continue
+        valid = src.get("valid")
+        if valid:
+            n = len(read_lengths(valid["prefix"])[1])
+            if n:
+                found[name] = HeldOut(valid["prefix"], 0, n, "valid shards")
+                continue
+        begin, end = split_ranges(blend.split, len(read_lengths(src["prefix"])[1]))["valid"]
+        if end > begin:
+            found[name] = HeldOut(src["prefix"], begin, end, "blend split")
+        else:
+            missing[name] = (f"no {name}_valid shards (tokenize valid_fraction) and blend split "
+                             f"{blend.split!r} holds nothing out")
+    return found, missing
+
+
+def _check_local_dataset(path: Path, name: str, prefix: Path) -> None:
+    """Both files exist, the .idx parses and the .bin holds every token it indexes."""
+    from garden.megatron_format import IndexedDatasetReader
+
+    for ext in (".bin", ".idx"):
+        f = prefix.with_name(prefix.name + ext)
+        if not f.exists():
+            raise BlendError(f"{path}: source {name!r}: missing data file {f}")
+    try:
+        ds = IndexedDatasetReader(str(prefix))
+    except (ValueError, OSError, KeyError, struct.error) as e:
+        raise BlendError(f"{path}: source {name!r}: {prefix}.idx is unreadable: {e}") from None
+    if len(ds):
+        need = int(ds.sequence_pointers[-1]) + int(ds.sequence_lengths[-1]) * ds.dtype.itemsize
+        have = (prefix.with_name(prefix.name + ".bin")).stat().st_size
+        if have < need:
+            raise BlendError(f"{path}: source {name!r}: {prefix}.bin is truncated: {have:,} bytes, "
+                             f"its .idx indexes {need:,}")
 
 
 def check_splits(path: Path | str, split: str, sources: dict, phases: list[dict]) -> None:
@@ -104,13 +164,19 @@ def load_blend(path: str | Path) -> Blend:
     base = path.parent
     sources = {}
     for name, src in (raw.get("sources") or {}).items():
-        prefix = Path(src["prefix"])
-        prefix = prefix if prefix.is_absolute() else base / prefix
-        for ext in (".bin", ".idx"):
-            f = prefix.with_name(prefix.name + ext)
-            if not f.exists():
-                raise BlendError(f"{path}: source {name!r}: missing data file {f}")
-        sources[name] = {**src, "prefix": str(prefix.resolve())}
+        src = dict(src)
+        for split in ("", "valid", "test"):
+            entry = src.get(split) if split else src
+            if not isinstance(entry, dict) or "prefix" not in entry:
+                continue
+            prefix = Path(entry["prefix"])
+            prefix = prefix if prefix.is_absolute() else base / prefix
+            _check_local_dataset(path, f"{name}_{split}" if split else name, prefix)
+            if split:
+                src[split] = {**entry, "prefix": str(prefix.resolve())}
+            else:
+                src["prefix"] = str(prefix.resolve())
+        sources[name] = src
     return _blend(path, raw, sources, base)
 
 

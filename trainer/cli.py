@@ -45,9 +45,9 @@ def _cuda_available() -> bool:
 
 
 def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, node_rank: int,
-           master_addr: str | None, master_port: int, dry_run: bool) -> None:
+           master_addr: str | None, master_port: int, dry_run: bool, strict: bool = False) -> None:
     from trainer.config import ConfigError, apply_overrides, load_raw, resolve
-    from trainer.launch import run, torchrun_command, write_resolved
+    from trainer.launch import pop_exit_status, run, torchrun_command, worker_env, write_resolved
 
     missing = _missing_deps()
     if missing:
@@ -57,11 +57,23 @@ def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, nod
         cfg = resolve(raw, world_size=nproc * nnodes, cuda=_cuda_available(),
                       base_dir=Path(config).resolve().parent)
     except ConfigError as e:
-        raise click.ClickException(f"{config}: {e}") from None
+        msg = str(e)
+        raise click.ClickException(msg if msg.startswith(config) else f"{config}: {msg}") from None
+    warnings = cfg["data"]["plan_warnings"]
+    if warnings:
+        plan = ", ".join(f"{p['name']} iterations {p['start_iter']}-{p['end_iter']}"
+                         for p in cfg["data"]["phases"])
+        if strict:
+            raise click.ClickException(f"{config}: {'; '.join(warnings)} (plan: {plan}); "
+                                       f"--strict refuses a plan that differs from the blend")
+        click.echo(f"plan: {plan}", err=True)
+        for w in warnings:
+            click.echo(f"WARNING: {w}", err=True)
     if dry_run:
         click.echo(json.dumps(cfg, indent=1))
         return
     path = write_resolved(cfg)
+    pop_exit_status(cfg["run_dir"])  # a stale record of an earlier run
     try:
         cmd = torchrun_command(path, nproc, nnodes, node_rank, master_addr, master_port)
     except ValueError as e:
@@ -71,7 +83,9 @@ def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, nod
                f"dp {par['dp']} on {'GPU (nccl)' if cfg['cuda'] else 'CPU (gloo)'}; "
                f"run dir {cfg['run_dir']}", err=True)
     sys.stdout.flush()
-    code = run(cmd)
+    outcome = run(cmd, env=worker_env(cfg["cuda"], nproc))
+    code = outcome.code
+    status = pop_exit_status(cfg["run_dir"]) if code == 0 else None
     if node_rank == 0:
         try:
             from trainer.metrics import plot_loss
@@ -81,6 +95,10 @@ def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, nod
                 click.echo(f"loss curve: {png}", err=True)
         except ImportError:
             click.echo("matplotlib missing: no loss.png (pip install 'garden[train]')", err=True)
+    if outcome.signal is not None:
+        sys.exit(130 if outcome.signal == "SIGINT" else 143)
+    if status is not None:  # rank 0 printed the ERROR line
+        sys.exit(int(status["code"]))
     if code != 0:
         raise click.ClickException(f"training exited with code {code}; see the log above and "
                                    f"{Path(cfg['run_dir']) / 'metrics.jsonl'}")
@@ -96,14 +114,16 @@ def _train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, nod
 @click.option("--master-port", type=int, default=29500, show_default=True,
               help="Rendezvous port on node 0 (multi-node only).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the resolved config; no launch.")
+@click.option("--strict", is_flag=True,
+              help="Refuse train_iters/train_tokens that cut or stretch the blend's phases.")
 def train(config: str, overrides: tuple[str, ...], nproc: int, nnodes: int, node_rank: int,
-          master_addr: str | None, master_port: int, dry_run: bool) -> None:
+          master_addr: str | None, master_port: int, dry_run: bool, strict: bool) -> None:
     """Pretrain a LLaMA-style GPT with megatron-core on the shards of a blend.json.
 
     CONFIG is a YAML file; OVERRIDES are section.key=value (e.g. training.lr=3e-4 parallel.tp=2
     data.blend=out/blend.json).  World size (nproc x nnodes) must equal tp x pp x dp.
     """
-    _train(config, overrides, nproc, nnodes, node_rank, master_addr, master_port, dry_run)
+    _train(config, overrides, nproc, nnodes, node_rank, master_addr, master_port, dry_run, strict)
 
 
 train_command = click.command("train")(train)

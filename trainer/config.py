@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from trainer.blend import Blend, BlendError, load_blend
+from trainer.blend import Blend, BlendError, held_out, load_blend
 
 
 class ConfigError(ValueError):
@@ -56,8 +56,28 @@ DEFAULTS: dict[str, Any] = {
                  "skip_on_spike": None, "spike_window": 20},
     "precision": "auto",  # fp32 on CPU, bf16 on GPU
     "data": {"blend": None, "trace_samples": False},
-    "checkpoint": {"dir": None, "interval": 0, "load": None, "init_from": None},
+    "checkpoint": {"dir": None, "interval": 0, "load": None, "init_from": None, "keep": None},
     "logging": {"interval": 1, "peak_flops": None},
+    # Validation on held-out data: every `interval` iterations (None: a tenth of the run, 0: off),
+    # `tokens` per source (the same windows every time, chosen with `seed`), and a warning when a
+    # source's loss rises `warn_rising` evaluations in a row.
+    "eval": {"interval": None, "tokens": 8192, "seed": 0, "warn_rising": 3},
+}
+
+# Keys that must be numbers (int: whole numbers); checked before anything uses them so a bad
+# override (`training.lr=abc`) is a message naming the key.
+INT_KEYS = {
+    "parallel": ("tp", "pp", "vpp"),
+    "training": ("seq_len", "micro_batch", "global_batch", "train_iters", "warmup_iters", "seed",
+                 "spike_window"),
+    "checkpoint": ("interval", "keep"),
+    "logging": ("interval",),
+    "eval": ("interval", "tokens", "seed", "warn_rising"),
+}
+FLOAT_KEYS = {
+    "training": ("train_tokens", "lr", "min_lr", "weight_decay", "beta1", "beta2", "eps",
+                 "grad_clip", "skip_on_spike"),
+    "logging": ("peak_flops",),
 }
 
 PEAK_BF16_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12}
@@ -94,15 +114,19 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = _parse_value(value)
+        node[parts[-1]] = _parse_value(value, path.strip())
     return raw
 
 
-def _parse_value(value: str) -> Any:
+def _parse_value(value: str, key: str = "") -> Any:
     """YAML scalar, plus numbers YAML 1.1 leaves as strings (`3e-4`, `2e9`)."""
     if value == "":
         return None
-    parsed = yaml.safe_load(value)
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{key or 'value'}={value!r}: not a YAML value "
+                          f"({getattr(e, 'problem', None) or e})") from None
     if isinstance(parsed, str):
         for cast in (int, float):
             try:
@@ -114,11 +138,35 @@ def _parse_value(value: str) -> Any:
 
 def load_raw(path: str | Path) -> dict:
     """Read a YAML config file into a dict."""
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: {problem} (plain YAML only: tags such as !!python are "
+                          f"refused)") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     return raw
+
+
+def _check_numbers(cfg: dict) -> None:
+    """Every numeric key holds a number (or null): a ConfigError naming the key otherwise."""
+    for kinds, want in ((INT_KEYS, "a whole number"), (FLOAT_KEYS, "a number")):
+        for section, keys in kinds.items():
+            for key in keys:
+                v = cfg[section].get(key)
+                ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                if ok and kinds is INT_KEYS and isinstance(v, float):
+                    ok = v.is_integer()
+                    if ok:
+                        cfg[section][key] = int(v)
+                if not ok:
+                    raise ConfigError(f"{section}.{key} must be {want}, got {v!r}")
 
 
 def resolve_model(model: dict, tokenizer_vocab: int | None) -> dict:
@@ -164,6 +212,50 @@ def plan_phases(blend: Blend, tokens_per_iter: int, total_iters: int) -> list[di
     return plan
 
 
+def plan_mismatch(blend: Blend, plan: list[dict], tokens_per_iter: int, total: int) -> list[str]:
+    """Warnings when train_iters/train_tokens disagree with the blend's phase budgets: which
+    phases are cut short, dropped, or (the last one) stretched beyond its budget."""
+    out = []
+    budget_iters = [math.ceil(ph["tokens"] / tokens_per_iter) for ph in blend.phases]
+    planned = {p["name"]: p["end_iter"] - p["start_iter"] for p in plan}
+    for ph, want in zip(blend.phases, budget_iters):
+        got = planned.get(ph["name"], 0)
+        if got == 0:
+            out.append(f"phase {ph['name']!r} is dropped ({want} iterations budgeted)")
+        elif got < want:
+            out.append(f"phase {ph['name']!r} is cut to {got} of its {want} budgeted iterations")
+        elif got > want and ph is blend.phases[-1]:
+            out.append(f"phase {ph['name']!r} is stretched to {got} iterations (budget {want}): "
+                       f"its sources repeat more than blend.json planned")
+    if out:
+        out.insert(0, f"training.train_iters/train_tokens give {total} iterations, the blend's "
+                      f"phases budget {sum(budget_iters)}")
+    return out
+
+
+def resolve_eval(ev: dict, blend: Blend, phases: list[dict], total: int) -> dict:
+    """Validation plan: interval, windows per source, held-out data per source and the weight
+    of each source in `overall` (its share of the run's planned tokens)."""
+    interval = ev["interval"]
+    if interval is None:
+        interval = max(1, total // 10)
+    if interval < 0 or ev["tokens"] < 1 or ev["warn_rising"] < 1:
+        raise ConfigError("eval.interval must be >= 0 (0: off), eval.tokens and eval.warn_rising "
+                          ">= 1")
+    share: dict[str, float] = {}
+    for ph in phases:
+        for name, w in ph["weights"].items():
+            share[name] = share.get(name, 0.0) + w * (ph["end_iter"] - ph["start_iter"])
+    used = sorted(share)
+    try:
+        found, missing = held_out(blend, used) if interval else ({}, {})
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return {**ev, "interval": int(interval),
+            "sources": {n: {**h.to_dict(), "weight": share[n]} for n, h in found.items()},
+            "skipped": missing}
+
+
 def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None) -> dict:
     """Validate a raw config for a world size and return the complete config the workers use.
 
@@ -171,10 +263,11 @@ def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None
     """
     cfg = _merge(DEFAULTS, raw)
     par, tr = cfg["parallel"], cfg["training"]
-    for section in ("training", "parallel", "checkpoint", "logging"):
+    for section in ("training", "parallel", "checkpoint", "logging", "eval"):
         for key, value in cfg[section].items():
             if isinstance(value, str):
-                cfg[section][key] = _parse_value(value)
+                cfg[section][key] = _parse_value(value, f"{section}.{key}")
+    _check_numbers(cfg)
     tp, pp, vpp = int(par["tp"]), int(par["pp"]), par["vpp"]
     if tp < 1 or pp < 1:
         raise ConfigError("parallel.tp and parallel.pp must be >= 1")
@@ -254,6 +347,7 @@ def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None
         raise ConfigError("with parallel.vpp the number of microbatches must be a multiple of pp")
     tr.update(micro_batch=mb, global_batch=gb, seq_len=seq,
               num_microbatches=gb // (mb * dp), tokens_per_iter=gb * seq)
+    tr["train_iters_requested"] = tr["train_iters"] is not None or tr["train_tokens"] is not None
     if tr["train_iters"] is not None:
         total = int(tr["train_iters"])
     elif tr["train_tokens"] is not None:
@@ -272,6 +366,12 @@ def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None
     if tr["recompute"] is True:
         tr["recompute"] = "full"
     cfg["data"]["phases"] = plan_phases(blend, tr["tokens_per_iter"], max(total, 1))
+    explicit = tr["train_iters_requested"] if "train_iters_requested" in tr else None
+    cfg["data"]["plan_warnings"] = plan_mismatch(blend, cfg["data"]["phases"],
+                                                 tr["tokens_per_iter"], total) \
+        if explicit else []
+    tr.pop("train_iters_requested", None)
+    cfg["eval"] = resolve_eval(cfg["eval"], blend, cfg["data"]["phases"], total)
 
     if cfg["run_dir"] is None:
         cfg["run_dir"] = str(Path("out/train") / str(cfg["name"]))
@@ -285,5 +385,7 @@ def resolve(raw: dict, world_size: int, cuda: bool, base_dir: Path | None = None
             ck[key] = str(Path(ck[key]).resolve())
     if int(cfg["logging"]["interval"]) < 1:
         raise ConfigError("logging.interval must be >= 1")
+    if ck["keep"] is not None and int(ck["keep"]) < 1:
+        raise ConfigError("checkpoint.keep must be >= 1 (or null to keep every checkpoint)")
     cfg["cuda"] = bool(cuda)
     return cfg

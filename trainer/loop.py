@@ -13,9 +13,10 @@ from typing import Any
 
 import torch
 
-from trainer import checkpoint, data
+from trainer import checkpoint, data, signals
 from trainer.metrics import MetricsWriter, device_peak_flops, format_row
 from trainer.model import flops_per_token
+from trainer.validation import Validator, format_line, format_table, rising
 
 
 class NonFiniteLoss(RuntimeError):
@@ -32,8 +33,19 @@ def lr_at(tr: dict, iteration: int) -> float:
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def set_group_hparams(optimizer: Any, lr: float, weight_decay: float) -> None:
+    """Each param group's lr and weight decay from megatron's per-group multipliers.
+
+    megatron puts norms and biases in groups with wd_mult=0.0, but only its own scheduler turns
+    that into a group weight decay; torch AdamW would otherwise decay them with the full value.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_mult", 1.0)
+        group["weight_decay"] = weight_decay * group.get("wd_mult", 1.0)
+
+
 def _fault(name: str) -> int | None:
-    """Test-only fault injection (GARDEN_FAULT_NAN_AT / GARDEN_FAULT_SPIKE_AT = iteration)."""
+    """Test-only fault injection (GARDEN_FAULT_NAN_AT / _SPIKE_AT / _KILL_AT = iteration)."""
     v = os.environ.get(name)
     return int(v) if v not in (None, "") else None
 
@@ -43,7 +55,10 @@ def _loss_func(loss_mask: torch.Tensor, scale: float, output_tensor: torch.Tenso
     mask = loss_mask.reshape(-1).float()
     loss_sum = torch.sum(losses * mask) * scale
     ntok = mask.sum()
-    return loss_sum, ntok.to(torch.int), torch.stack([loss_sum.detach(), ntok.detach()])
+    # The reported sum in float64: a float32 sum of thousands of per-token losses rounds at
+    # ~1e-7 relative, which differs between DP layouts (and a resumed run) by more than 1e-5.
+    reported = torch.sum(losses.detach().double() * mask.double()) * scale
+    return loss_sum, ntok.to(torch.int), torch.stack([reported, ntok.detach().double()])
 
 
 def _forward_step(scale: float, data_iterator, model):
@@ -75,6 +90,18 @@ class Trainer:
         self.spike_history: list[float] = list(state.get("spike_history", []))
         self.run_dir = Path(cfg["run_dir"])
         self.metrics = MetricsWriter(self.run_dir, self.iteration) if self.rank == 0 else None
+        self.stop_requested = False
+        self.interrupted: str | None = None  # "SIGINT at iteration 7: saved ..." after a stop
+        self.validator = Validator(cfg, model, self.fwd_bwd, _forward_step, self.dp_rank) \
+            if cfg["eval"]["interval"] and cfg["eval"]["sources"] else None
+        if self.validator is not None:
+            for name in self.validator.empty:
+                self.log(f"validation: source {name!r} skipped: its held-out data has no token "
+                         f"to score")
+        self.valid_history: dict[str, list[float]] = {}
+        for row in (self.metrics.rows if self.metrics else []):
+            for name, v in (row.get("valid_loss") or {}).items():
+                self.valid_history.setdefault(name, []).append(v)
         self.peak = device_peak_flops(cfg)
         self.fpt = flops_per_token(cfg["model"], self.tr["seq_len"])
         self.trace = None
@@ -105,10 +132,40 @@ class Trainer:
             "blend": self.cfg["data"]["blend"],
         }
 
-    def save(self) -> None:
-        path = checkpoint.save(self.cfg["checkpoint"]["dir"], self.iteration, self.model,
-                               self.optimizer, self.state())
-        self.log(f"saved checkpoint {path}")
+    def save(self, quiet: bool = False) -> Path:
+        ck = self.cfg["checkpoint"]
+        path = checkpoint.save(ck["dir"], self.iteration, self.model, self.optimizer, self.state())
+        if self.rank == 0:
+            for old in checkpoint.prune(ck["dir"], ck.get("keep")):
+                self.log(f"removed checkpoint {old} (checkpoint.keep={ck['keep']})")
+        if not quiet:
+            self.log(f"saved checkpoint {path}")
+        return path
+
+    def validate(self) -> dict:
+        """Evaluate on every source's held-out windows; log, record and warn on rising loss."""
+        t = time.time()
+        row = self.validator.evaluate(self.iteration, self.device, self.is_last_stage)
+        if self.rank == 0:
+            self.log(f"{format_line(row)} | {time.time() - t:.1f}s")
+            self.metrics.write(row)
+            times = int(self.cfg["eval"]["warn_rising"])
+            for name, v in row["valid_loss"].items():
+                hist = self.valid_history.setdefault(name, [])
+                hist.append(v)
+                if rising(hist, times):
+                    path = " -> ".join(f"{x:.4f}" for x in hist[-(times + 1):])
+                    self.log(f"WARNING: validation loss of {name!r} rose {times} evaluations in "
+                             f"a row ({path}): the blend may be hurting it")
+        return row
+
+    def summary(self) -> None:
+        """Rank 0: the latest validation row as a table (end of run)."""
+        if self.rank != 0:
+            return
+        rows = [r for r in self.metrics.rows_written() if "valid_loss" in r]
+        if rows:
+            self.log(format_table(rows[-1]))
 
     def step(self) -> dict:
         """Run one iteration; returns its loss, lr, grad norm and whether it was skipped."""
@@ -137,12 +194,15 @@ class Trainer:
             seq_length=self.tr["seq_len"], micro_batch_size=self.tr["micro_batch"],
             decoder_seq_length=self.tr["seq_len"], forward_only=False,
         )
-        # [loss_sum, tokens] summed over the world: TP replicas cancel in the ratio.
-        tot = torch.zeros(2, dtype=torch.float64, device=self.device)
+        # [loss_sum, tokens, stop] summed over the world: TP replicas cancel in the ratio, and
+        # every rank learns whether any rank got a stop signal (so all stop at this boundary).
+        tot = torch.zeros(3, dtype=torch.float64, device=self.device)
         if self.is_last_stage:
             for d in out:
-                tot += d.to(torch.float64)
+                tot[:2] += d.to(torch.float64)
+        tot[2] = 1.0 if signals.requested() else 0.0
         torch.distributed.all_reduce(tot)
+        self.stop_requested = bool(tot[2].item() > 0)
         loss = (tot[0] / tot[1]).item()
         lr = lr_at(self.tr, it)
         if not math.isfinite(loss):
@@ -155,8 +215,7 @@ class Trainer:
                      f"{sum(hist) / len(hist):.4f}; skipping this update")
             self.iteration += 1
             return {"loss": loss, "lr": lr, "grad_norm": None, "skipped": True, "phase": ph["name"]}
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr * group.get("lr_mult", 1.0)
+        set_group_hparams(self.optimizer, lr, float(self.tr["weight_decay"]))
         ok, grad_norm, _ = self.optimizer.step()
         if k:
             hist.append(loss)
@@ -199,6 +258,18 @@ class Trainer:
                     self.log(format_row(row))
                     self.metrics.write(row)
                 window, t0 = [], time.time()
+            if self.validator is not None and self.validator.due(self.iteration, total):
+                self.validate()
+                t0 = time.time()
+            if _fault("GARDEN_FAULT_KILL_AT") == self.iteration and self.rank == 0:
+                os.kill(os.getpid(), 9)  # test-only: a kill -9 after this step's rows
+            if self.stop_requested and self.iteration < total:
+                path = self.save(quiet=True)
+                self.interrupted = (f"stopped by {signals.name() or 'a signal on another rank'} "
+                                    f"at iteration {self.iteration}: saved checkpoint {path}; "
+                                    f"run the same command to resume")
+                self.log(self.interrupted)
+                return
             if ck["interval"] and self.iteration % int(ck["interval"]) == 0 \
                     and self.iteration < total:
                 self.save()
@@ -206,7 +277,9 @@ class Trainer:
         done = checkpoint.latest(ck["dir"])
         if done is not None and checkpoint.read_state(done)["iteration"] == self.iteration:
             self.log(f"already trained to iteration {self.iteration}; checkpoint {done} kept")
+            self.summary()
             return
         t = time.time()
         self.save()
         self.log(f"final checkpoint took {time.time() - t:.1f}s")
+        self.summary()

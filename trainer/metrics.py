@@ -32,7 +32,7 @@ class MetricsWriter:
     def __init__(self, run_dir: str | Path, resume_iter: int):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = []
+        kept, self.rows = [], []
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
@@ -41,7 +41,12 @@ class MetricsWriter:
                     continue
                 if row.get("iteration", 0) <= resume_iter:
                     kept.append(line)
+                    self.rows.append(row)
         self.path.write_text("".join(k + "\n" for k in kept))
+
+    def rows_written(self) -> list[dict]:
+        """Every row of metrics.jsonl now (kept from before a resume and written since)."""
+        return read_metrics(self.path.parent)
 
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a") as f:
@@ -50,12 +55,12 @@ class MetricsWriter:
 
 def format_row(row: dict[str, Any]) -> str:
     """One human log line for a metrics row."""
-    mfu = f"{row['mfu'] * 100:.1f}%" if row.get("mfu") is not None else "n/a"
+    mfu = f" | mfu {row['mfu'] * 100:.1f}%" if row.get("mfu") is not None else ""
     gn = row.get("grad_norm")
     return (f"iter {row['iteration']:>6} | tokens {row['consumed_tokens']:>12,} | "
             f"phase {row['phase']} | loss {row['loss']:.4f} | lr {row['lr']:.3e} | "
             f"grad_norm {gn if gn is None else f'{gn:.3f}'} | "
-            f"tok/s {row['tokens_per_s']:,.0f} | mfu {mfu}"
+            f"tok/s {row['tokens_per_s']:,.0f}{mfu}"
             + (" | SKIPPED (spike)" if row.get("skipped") else ""))
 
 
@@ -84,8 +89,9 @@ def phase_starts(run_dir: str | Path, rows: list[dict]) -> list[tuple[str, int]]
 
 def plot_loss(run_dir: str | Path) -> Path | None:
     """Write <run_dir>/loss.png from metrics.jsonl (matplotlib Agg); None if nothing to plot."""
-    rows = [r for r in read_metrics(run_dir) if r.get("loss") is not None
-            and math.isfinite(r["loss"])]
+    every = read_metrics(run_dir)
+    rows = [r for r in every if r.get("loss") is not None and math.isfinite(r["loss"])]
+    valid = [r for r in every if r.get("valid_loss")]
     if not rows:
         return None
     import matplotlib
@@ -94,13 +100,23 @@ def plot_loss(run_dir: str | Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([r["consumed_tokens"] for r in rows], [r["loss"] for r in rows], lw=1.2)
+    ax.plot([r["consumed_tokens"] for r in rows], [r["loss"] for r in rows], lw=1.2,
+            color="black", label="training")
+    per_iter = rows[-1]["consumed_tokens"] / rows[-1]["iteration"] if rows[-1]["iteration"] else 0
+    names = sorted({k for r in valid for k in r["valid_loss"]} - {"overall"})
+    for name in names + (["overall"] if valid else []):
+        pts = [(r["iteration"] * per_iter, r["valid_loss"][name]) for r in valid
+               if name in r["valid_loss"] and math.isfinite(r["valid_loss"][name])]
+        ax.plot([x for x, _ in pts], [y for _, y in pts], lw=1.0, marker=".",
+                ls="--" if name == "overall" else "-", label=f"valid {name}")
+    if valid:
+        ax.legend(fontsize=7, ncol=2)
     for name, tokens in phase_starts(run_dir, rows):
         ax.axvline(tokens, color="grey", ls="--", lw=0.8)
         ax.text(tokens, ax.get_ylim()[1], f" {name}", va="top", fontsize=8, color="grey")
     ax.set_xlabel("consumed tokens")
     ax.set_ylabel("loss")
-    ax.set_title(f"{Path(run_dir).name}: training loss")
+    ax.set_title(f"{Path(run_dir).name}: training" + (" and validation" if valid else "") + " loss")
     ax.grid(alpha=0.3)
     out = Path(run_dir) / "loss.png"
     fig.tight_layout()

@@ -13,7 +13,11 @@ import time
 import warnings
 from datetime import timedelta
 
-import torch
+from trainer import signals
+
+signals.install()  # before torch's import: a Ctrl-C during start-up stops at the first step
+
+import torch  # noqa: E402
 
 
 def setup_distributed(cfg: dict) -> None:
@@ -77,7 +81,21 @@ def build_optimizer(cfg: dict, model: list):
         params_dtype=torch.bfloat16 if cfg["precision"] == "bf16" else torch.float32,
         use_distributed_optimizer=bool(par["distributed_optimizer"]),
     )
-    return get_megatron_optimizer(ocfg, model)
+    optimizer = get_megatron_optimizer(ocfg, model)
+    from trainer.loop import lr_at, set_group_hparams
+
+    set_group_hparams(optimizer, lr_at(tr, 0), float(tr["weight_decay"]))
+    return optimizer
+
+
+class Stopped(Exception):
+    """A handled stop (bad checkpoint, incompatible resume, NaN loss): rank 0 prints one line
+    and records the exit code for `garden train`; the workers exit 0 so torchrun adds no
+    tracebacks of its own."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
 
 
 def _check_compatible(cfg: dict, state: dict, path) -> None:
@@ -85,11 +103,11 @@ def _check_compatible(cfg: dict, state: dict, path) -> None:
     if state.get("model") and {k: state["model"][k] for k in ("num_layers", "hidden_size",
                                                               "vocab_size")} != \
             {k: cfg["model"][k] for k in ("num_layers", "hidden_size", "vocab_size")}:
-        raise SystemExit(f"checkpoint {path} was trained with model {state['model']}, "
+        raise Stopped(f"checkpoint {path} was trained with model {state['model']}, "
                          f"config asks for {cfg['model']}")
     for key in ("global_batch", "seq_len"):
         if key in state and state[key] != tr[key]:
-            raise SystemExit(f"checkpoint {path} used training.{key}={state[key]}; resuming needs "
+            raise Stopped(f"checkpoint {path} used training.{key}={state[key]}; resuming needs "
                              f"the same value (got {tr[key]}) so data positions line up")
 
 
@@ -99,6 +117,20 @@ def main(argv: list[str]) -> int:
         cfg = json.load(f)
     warnings.filterwarnings("ignore", category=UserWarning)
     setup_distributed(cfg)
+    try:
+        _train(cfg, t_start)
+    except Stopped as e:
+        if torch.distributed.get_rank() == 0:
+            from trainer.launch import write_exit_status
+
+            print(f"ERROR: {e}", flush=True)
+            write_exit_status(cfg["run_dir"], e.code, str(e))
+    torch.distributed.destroy_process_group()
+    return 0
+
+
+def _train(cfg: dict, t_start: float) -> None:
+    """Build, restore and train on this rank; raises Stopped for a handled stop."""
     from megatron.core.distributed import finalize_model_grads
 
     from trainer import checkpoint, data, loop, model as model_mod
@@ -113,11 +145,19 @@ def main(argv: list[str]) -> int:
     optimizer = build_optimizer(cfg, model)
 
     ck, state = cfg["checkpoint"], {}
-    path = checkpoint.latest(ck["dir"]) or (ck["load"] and checkpoint.resolve_load(ck["load"]))
+    say = (lambda msg: print(msg, flush=True)) if rank == 0 else (lambda msg: None)
+    try:
+        path = checkpoint.choose(ck, say)
+    except (checkpoint.CheckpointError, FileNotFoundError) as e:
+        raise Stopped(str(e)) from None
     if path:
         state = checkpoint.read_state(path)
         _check_compatible(cfg, state, path)
-        checkpoint.load(path, model, optimizer)
+        try:
+            checkpoint.load(path, model, optimizer)
+        except Exception as e:  # noqa: BLE001 - one line naming the checkpoint, not a traceback
+            raise Stopped(f"checkpoint {path} could not be loaded: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}") from None
         if rank == 0:
             print(f"resumed from {path}: iteration {state['iteration']}, phase "
                   f"{state['phase']!r} at sample {state['phase_position_samples']} of the phase, "
@@ -139,22 +179,20 @@ def main(argv: list[str]) -> int:
               flush=True)
         print(f"startup: imports+process groups {t_setup - t_start:.1f}s, model+optimizer+"
               f"checkpoint {t_model - t_setup:.1f}s, datasets {t_data - t_model:.1f}s", flush=True)
+    for name, why in cfg["eval"]["skipped"].items():
+        say(f"validation: source {name!r} skipped: {why}")
     trainer = loop.Trainer(cfg, model, optimizer, phases, state)
     try:
         trainer.run()
     except loop.NonFiniteLoss as e:
         if rank == 0:
-            print(f"ERROR: {e}", flush=True)
             trainer.metrics.write({"iteration": trainer.iteration + 1, "error": str(e),
                                    "loss": None, "phase": None, "consumed_tokens": None})
         torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-        return 3
+        raise Stopped(str(e), code=3) from None
     torch.distributed.barrier()
-    if rank == 0:
+    if rank == 0 and not trainer.interrupted:
         print(f"done in {time.time() - t_start:.1f}s", flush=True)
-    torch.distributed.destroy_process_group()
-    return 0
 
 
 if __name__ == "__main__":
