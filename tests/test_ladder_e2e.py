@@ -17,7 +17,6 @@ pytest.importorskip("megatron.core")
 
 from trainer_helpers import ROOT, make_blend  # noqa: E402
 
-from trainer.config import DEFAULTS  # noqa: E402
 
 pytestmark = pytest.mark.timeout(900)
 RECIPE = str(ROOT / "recipes/train-tiny.yaml")
@@ -65,9 +64,6 @@ def _last_valid(run_dir: Path) -> dict:
     return [x for x in rows if "valid_loss" in x][-1]
 
 
-@pytest.mark.skipif("eval" not in DEFAULTS,
-                    reason="this trainer has no `eval` config section: no validation rows in "
-                           "metrics.jsonl for the ladder to fit")
 def test_ladder_trains_resumes_and_fits(blend, tmp_path):
     base = [RECIPE, f"data.blend={blend}", f"run_dir={tmp_path / 'run'}", "training.seq_len=32",
             "training.global_batch=16", "training.micro_batch=4"]
