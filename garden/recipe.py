@@ -14,12 +14,13 @@ import yaml
 
 from garden import registry
 from garden.io import fs
+from garden.io.lines import DEFAULT_MAX_RECORD_BYTES
 from garden.operator import Operator
 
 OUTPUT_FORMATS = ("parquet", "jsonl", "jsonl.gz", "jsonl.zst")
 INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".json", ".json.gz", ".json.zst")
 TOP_KEYS = {"name", "inputs", "output", "workers", "pipeline", "output_format", "shard_size",
-            "batch_size", "description"}
+            "batch_size", "description", "max_record_bytes"}
 INPUT_KEYS = {"path", "source", "text_field", "id_field"}
 
 
@@ -78,6 +79,7 @@ class Recipe:
     shard_size: int = 32 * 1024 * 1024  # input bytes per shard
     batch_size: int = 2000
     path: str = "<recipe>"
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES  # a longer JSONL line is quarantined unread
 
     def to_dict(self) -> dict:
         return {
@@ -88,6 +90,7 @@ class Recipe:
             "output_format": self.output_format,
             "shard_size": self.shard_size,
             "batch_size": self.batch_size,
+            "max_record_bytes": self.max_record_bytes,
             "pipeline": [{op.name: op.params, **({"sources": op.sources} if op.sources else {})}
                          for op in self.pipeline],
         }
@@ -305,10 +308,11 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None 
         workers = int(data.get("workers", 1))
         shard_size = parse_size(data.get("shard_size", 32 * 1024 * 1024))
         batch_size = int(data.get("batch_size", 2000))
+        max_record_bytes = parse_size(data.get("max_record_bytes", DEFAULT_MAX_RECORD_BYTES))
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{path}: {exc}") from None
-    if workers < 1 or shard_size < 1 or batch_size < 1:
-        raise RecipeError(f"{path}: workers, shard_size and batch_size must be positive")
+    if workers < 1 or shard_size < 1 or batch_size < 1 or max_record_bytes < 1:
+        raise RecipeError(f"{path}: workers, shard_size, batch_size and max_record_bytes must be positive")
     return Recipe(name=str(data.get("name", os.path.splitext(os.path.basename(path))[0])), inputs=inputs,
                   output=str(data["output"]), pipeline=pipeline, workers=workers, output_format=fmt,
-                  shard_size=shard_size, batch_size=batch_size, path=path)
+                  shard_size=shard_size, batch_size=batch_size, path=path, max_record_bytes=max_record_bytes)
