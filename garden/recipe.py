@@ -14,6 +14,7 @@ import yaml
 
 from garden import registry
 from garden.io import fs
+from garden.io.input_files import InputFileError, input_files, list_input, report_loops
 from garden.io.lines import DEFAULT_MAX_RECORD_BYTES
 from garden.operator import Operator
 
@@ -36,9 +37,11 @@ class InputSpec:
     id_field: str = "id"
 
     def files(self) -> list[str]:
-        if any(ch in self.path for ch in "*?["):
-            return fs.glob(self.path)
-        return [self.path] if fs.exists(self.path) else []
+        """Sorted, one name per file; raises InputFileError for FIFOs, devices, unreadable files,
+        link loops and non-UTF-8 names (garden.io.input_files)."""
+        listing = list_input(self.path)
+        report_loops(listing)
+        return listing.files
 
     def base_dir(self) -> str:
         """The non-wildcard prefix of the path; generated ids are relative to it."""
@@ -274,13 +277,21 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: list[int] | None 
         spec = InputSpec(path=str(raw["path"]), source=str(raw.get("source", f"input{i}")),
                          text_field=str(raw.get("text_field", "text")), id_field=str(raw.get("id_field", "id")))
         if check_inputs:
-            files = spec.files()
+            try:
+                files = spec.files()
+            except InputFileError as exc:
+                raise RecipeError(f"{where}: {exc}") from None
             if not files:
                 raise RecipeError(f"{where}: no input file matches '{spec.path}'")
             for f in files:
                 if not f.endswith(INPUT_SUFFIXES) and fs.isfile(f):
                     raise RecipeError(f"{where}: '{f}' is not .jsonl, .jsonl.gz, .jsonl.zst or .parquet")
         inputs.append(spec)
+    if check_inputs:
+        try:
+            input_files(inputs)
+        except InputFileError as exc:
+            raise RecipeError(f"{path}: {exc}") from None
     pipeline_raw = data["pipeline"] or []
     if not isinstance(pipeline_raw, list):
         raise RecipeError(f"{path}: 'pipeline' must be a list of {{op_name: {{params}}}}")

@@ -15,6 +15,7 @@ import os
 from typing import Iterator
 
 from garden.io import fs
+from garden.io.input_files import input_files
 from garden.io.lines import DEFAULT_MAX_RECORD_BYTES, LongLine, bounded_lines, readable_lines, skip_line
 from garden.recipe import InputSpec
 
@@ -232,9 +233,9 @@ def plan_inputs(inputs: list[InputSpec], shard_size: int) -> list[InputShard]:
     def add(**kw) -> None:
         shards.append(InputShard(index=len(shards), **kw))
 
-    for spec in inputs:
+    for spec, files in zip(inputs, input_files(inputs)):
         base = spec.base_dir()
-        for path in spec.files():
+        for path in files:
             rel = _relative(path, base)
             fmt = file_format(path)
             common = dict(path=path, source=spec.source, rel=rel, text_field=spec.text_field, id_field=spec.id_field)
