@@ -204,3 +204,27 @@ def test_max_record_bytes_is_validated_and_changes_what_is_read(tmp_path):
     run_garden("run", recipe, "-q")
     assert sorted(r["id"] for r in read_data(tmp_path / "out")) == ["long", "short"]
     assert read_stats(tmp_path / "out")["quarantined_docs"] == 0
+
+
+def test_on_ray_every_record_is_accounted_the_same_way(tmp_path):
+    """The reader and the per-document checks run inside Ray tasks exactly as in local workers."""
+    pytest.importorskip("ray")
+    site = tmp_path / "site"
+    install_surrogate_plugin(site)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)}
+    lines, causes = bad_records("r")
+    lines[30] = b'{"id": "long", "text": "' + b"l" * 300_000 + b'"}\n'
+    lines[33] = b'{"id": "rcut", "text": "cut here"}\n'
+    (tmp_path / "in.jsonl").write_bytes(b"".join(lines))
+    recipe = write_recipe(tmp_path, [{"half_emoji": {}}], [{"path": str(tmp_path / "in.jsonl"), "source": "s"}],
+                          max_record_bytes="256KB", output_format="jsonl", workers=2)
+    run_garden("run", recipe, "-q", "--executor", "ray", env=env, timeout=240)
+    out = tmp_path / "out"
+    q = {e["line"] if "line" in e else e["id"]: e["error"] for e in quarantine_entries(out)}
+    assert set(q) == set(causes) | {31, "rcut"}
+    assert all(cause in q[line] for line, cause in causes.items())
+    assert "record of 300026 bytes is longer than max_record_bytes (262144)" in q[31]
+    assert "lone surrogate" in q["rcut"]
+    stats = read_stats(out)
+    assert stats["executor"] == "ray" and stats["accounting_ok"]
+    assert stats["input_docs"] == 40 and stats["kept_docs"] == 40 - len(causes) - 2
