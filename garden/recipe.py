@@ -15,12 +15,14 @@ import yaml
 
 from garden import registry
 from garden.io import fs
+from garden.io.input_files import InputFileError, input_files, list_input, report_loops
+from garden.io.lines import DEFAULT_MAX_RECORD_BYTES
 from garden.operator import Operator
 
 OUTPUT_FORMATS = ("parquet", "jsonl", "jsonl.gz", "jsonl.zst")
 INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".json", ".json.gz", ".json.zst")
 TOP_KEYS = {"name", "inputs", "output", "workers", "pipeline", "output_format", "shard_size",
-            "batch_size", "description"}
+            "batch_size", "description", "max_record_bytes"}
 INPUT_KEYS = {"path", "source", "text_field", "id_field"}
 
 
@@ -40,9 +42,11 @@ class InputSpec:
     id_field: str = "id"
 
     def files(self) -> list[str]:
-        if any(ch in self.path for ch in "*?["):
-            return fs.glob(self.path)
-        return [self.path] if fs.exists(self.path) else []
+        """Sorted, one name per file; raises InputFileError for FIFOs, devices, unreadable files,
+        link loops and non-UTF-8 names (garden.io.input_files)."""
+        listing = list_input(self.path)
+        report_loops(listing)
+        return listing.files
 
     def base_dir(self) -> str:
         """The non-wildcard prefix of the path; generated ids are relative to it."""
@@ -90,6 +94,7 @@ class Recipe:
     batch_size: int = 2000
     path: str = "<recipe>"
     key_lines: dict[str, int] = dataclasses.field(default_factory=dict)  # top-level key -> recipe line
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES  # a longer JSONL line is quarantined unread
 
     def to_dict(self) -> dict:
         return {
@@ -100,6 +105,7 @@ class Recipe:
             "output_format": self.output_format,
             "shard_size": self.shard_size,
             "batch_size": self.batch_size,
+            "max_record_bytes": self.max_record_bytes,
             "pipeline": [{op.name: op.params, **({"sources": op.sources} if op.sources else {})}
                          for op in self.pipeline],
         }
@@ -403,13 +409,21 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: RecipeLines | lis
         spec = InputSpec(path=str(raw["path"]), source=str(raw.get("source", f"input{i}")),
                          text_field=str(raw.get("text_field", "text")), id_field=str(raw.get("id_field", "id")))
         if check_inputs:
-            files = spec.files()
+            try:
+                files = spec.files()
+            except InputFileError as exc:
+                raise RecipeError(f"{where}: {exc}") from None
             if not files:
                 raise RecipeError(f"{where}: no input file matches '{spec.path}'")
             for f in files:
                 if not f.endswith(INPUT_SUFFIXES) and fs.isfile(f):
                     raise RecipeError(f"{where}: '{f}' is not .jsonl, .jsonl.gz, .jsonl.zst or .parquet")
         inputs.append(spec)
+    if check_inputs:
+        try:
+            input_files(inputs)
+        except InputFileError as exc:
+            raise RecipeError(f"{path}: {exc}") from None
     pipeline_raw = data["pipeline"] or []
     if not isinstance(pipeline_raw, list):
         raise RecipeError(f"{path}: 'pipeline' must be a list of {{op_name: {{params}}}}")
@@ -437,16 +451,18 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: RecipeLines | lis
         workers = check_type(data.get("workers", 1), int, "workers")
         shard_size = parse_size(data.get("shard_size", 32 * 1024 * 1024))
         batch_size = check_type(data.get("batch_size", 2000), int, "batch_size")
+        max_record_bytes = parse_size(data.get("max_record_bytes", DEFAULT_MAX_RECORD_BYTES))
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{path}: {exc}") from None
-    if workers < 1 or shard_size < 1 or batch_size < 1:
-        raise RecipeError(f"{path}: workers, shard_size and batch_size must be positive")
+    if workers < 1 or shard_size < 1 or batch_size < 1 or max_record_bytes < 1:
+        raise RecipeError(f"{path}: workers, shard_size, batch_size and max_record_bytes must be positive")
     for key, value, high in (("workers", workers, MAX_WORKERS), ("batch_size", batch_size, MAX_BATCH_SIZE)):
         if value > high:
             raise RecipeError(f"{_at(path, lines.keys.get(key))}: {key} must be at most {high:,}, got {value:,}")
     recipe = Recipe(name=str(data.get("name", os.path.splitext(os.path.basename(path))[0])), inputs=inputs,
                     output=str(data["output"]), pipeline=pipeline, workers=workers, output_format=fmt,
-                    shard_size=shard_size, batch_size=batch_size, path=path, key_lines=dict(lines.keys))
+                    shard_size=shard_size, batch_size=batch_size, path=path, key_lines=dict(lines.keys),
+                    max_record_bytes=max_record_bytes)
     from garden.plan_check import check_plan
 
     check_plan(recipe)

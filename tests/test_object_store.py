@@ -328,3 +328,34 @@ def test_no_resume_on_s3_starts_over(tmp_path, s3):
     stats = json.loads(store.cat_file(f"{BUCKET}/fresh/stats.json"))
     assert stats["accounting_ok"] and stats["kept_docs"] > 0
     assert [k.rsplit("/", 1)[1] for k in store.find(f"{BUCKET}/fresh/data")] == ["part-00000.parquet"]
+
+
+def test_reader_on_s3_quarantines_bad_records_and_long_lines(s3):
+    """Planning and reading through fsspec keep the reader's promises: a record nested 100,000 deep, a
+    lone surrogate and a line longer than max_record_bytes are quarantined where they are, and the
+    shards around them (cut in bounded reads, also inside the long line) read every other line."""
+    from garden.io.inputs import plan_inputs
+    from garden.io.reader import ReadResult, read_shard
+    from garden.recipe import InputSpec
+
+    lines = [json.dumps({"id": f"g{i}", "text": f"good {i}"}).encode() + b"\n" for i in range(60)]
+    lines[9] = b"[" * 100_000 + b"]" * 100_000 + b"\n"
+    lines[19] = b'{"id": "sur", "text": "a \\udc80 b"}\n'
+    lines[29] = b'{"id": "long", "text": "' + b"x" * 300_000 + b'"}\n'
+    data = b"".join(lines)
+    s3["fs"].pipe(f"{BUCKET}/reader/plain.jsonl", data)
+    s3["fs"].pipe(f"{BUCKET}/reader/packed.jsonl.gz", gzip.compress(data))
+    shards = plan_inputs([InputSpec(path=f"s3://{BUCKET}/reader/*.jsonl*", source="s")], 64 << 10)
+    assert len({s.path for s in shards}) == 2 and len(shards) > 2
+    for name in ("plain.jsonl", "packed.jsonl.gz"):
+        kept, quarantined = [], {}
+        for shard in (s for s in shards if s.path.endswith(name)):
+            result = ReadResult()
+            for batch in read_shard(shard, result, 16, max_record_bytes=256 << 10):
+                kept.extend(d["id"] for d in batch)
+            quarantined.update({e["line"]: e["error"] for e in result.quarantine})
+        assert sorted(kept) == sorted(f"g{i}" for i in range(60) if i not in (9, 19, 29))
+        assert "JSON nested too deep" in quarantined[10]
+        assert "lone surrogate '\\udc80' in field 'text'" in quarantined[20]
+        assert "record of 300026 bytes is longer than max_record_bytes (262144)" in quarantined[30]
+        assert set(quarantined) == {10, 20, 30}

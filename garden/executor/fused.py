@@ -10,6 +10,7 @@ import traceback
 from collections import Counter
 from typing import Callable
 
+from garden.io.reader import lone_surrogate
 from garden.operator import Filter, GlobalOp, Mapper, Operator
 
 
@@ -88,7 +89,13 @@ class OpRun:
             if i in failed:
                 out.append(None)
             elif mapper:
-                out.append(result)
+                problem = unwritable(result)
+                if problem:  # one bad output document must not abort the shard's writer
+                    self.errors += 1
+                    quarantine(doc, f"{self.op.name}: {problem}")
+                    out.append(None)
+                else:
+                    out.append(result)
             elif result is True or (not isinstance(result, str) and bool(result)):
                 out.append(doc)
             else:
@@ -103,6 +110,19 @@ class OpRun:
         self.chars_out += sum(len(d.get("text") or "") for d in kept)
         self.seconds += time.perf_counter() - start
         return out
+
+
+def unwritable(doc: object) -> str:
+    """Why a mapper's output document cannot be written as UTF-8, or ''. Python strings may hold
+    lone surrogates (\\ud800) that no UTF-8 writer accepts; the document is quarantined instead."""
+    if not isinstance(doc, dict):
+        return f"returned {type(doc).__name__}, not a document"
+    for key, value in doc.items():
+        if isinstance(value, str):
+            at = lone_surrogate(value)
+            if at >= 0:
+                return f"output field '{key}' has a lone surrogate {ascii(value[at])} at character {at}"
+    return ""
 
 
 def _where(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from garden import __version__
 from garden.io import fs
+from garden.io.lines import DEFAULT_MAX_RECORD_BYTES
 from garden.recipe import OpSpec, Recipe
 
 BASE_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()), ("meta", pa.string())])
@@ -76,7 +77,10 @@ def build_plan(recipe: Recipe, input_fingerprint: str) -> list[Stage]:
     stream[-1].final = True
 
     fields = list(BASE_SCHEMA)
-    prev = hashlib.sha256(f"{__version__}|{input_fingerprint}|{recipe.batch_size}".encode()).hexdigest()
+    head = f"{__version__}|{input_fingerprint}|{recipe.batch_size}"
+    if recipe.max_record_bytes != DEFAULT_MAX_RECORD_BYTES:  # what the reader quarantines; default: as before
+        head += f"|{recipe.max_record_bytes}"
+    prev = hashlib.sha256(head.encode()).hexdigest()
     for stage in stages:
         if stage.kind == "stream":
             for spec in stage.all_ops():

@@ -157,6 +157,7 @@ class Run:
             task = {
                 "stage": stage.index, "shard": k, "ops": ops, "schema": stage.schema, "out_path": out_path,
                 "out_format": fmt, "batch_size": self.recipe.batch_size,
+                "max_record_bytes": self.recipe.max_record_bytes,
                 "rejects": {label: {"schema": r["schema"],
                                     "path": fs.join(self.paths.rejected_dir(label), f"part-{k:05d}{EXTENSIONS[fmt]}")}
                             for label, r in rejects.items()},

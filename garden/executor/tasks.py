@@ -19,6 +19,7 @@ from garden import registry
 from garden.executor.fused import OpRun
 from garden.io.identity import check_unchanged
 from garden.io.inputs import InputShard
+from garden.io.lines import DEFAULT_MAX_RECORD_BYTES
 from garden.io.reader import ReadResult, read_shard
 from garden.io import fs
 from garden.io.writer import ShardWriter, atomic_write_json, write_jsonl_atomic, write_table
@@ -90,6 +91,13 @@ def read_output(path: str, schema: pa.Schema | None, batch_size: int) -> Iterato
         yield pa.RecordBatch.from_pylist(rows, schema=schema)
 
 
+def _utf8(value: Any) -> Any:
+    """A string that UTF-8 can encode: a lone surrogate from an operator becomes the text '\\ud800'."""
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def _write_marker(path: str, stats: dict) -> None:
     atomic_write_json(path, stats)
 
@@ -116,8 +124,8 @@ def run_stream_task(task: dict) -> dict:
         sources[doc["source"]]["rejected"] += 1
 
     def quarantine(doc: dict, error: str) -> None:
-        quarantined.append({"id": doc.get("id"), "source": doc.get("source"), "stage": stage, "error": error,
-                            "snippet": (doc.get("text") or "")[:200]})
+        quarantined.append({"id": _utf8(doc.get("id")), "source": doc.get("source"), "stage": stage,
+                            "error": _utf8(error), "snippet": _utf8((doc.get("text") or "")[:200])})
         sources[doc.get("source") or ""]["quarantined"] += 1
 
     def flush_rejects() -> None:
@@ -134,7 +142,8 @@ def run_stream_task(task: dict) -> dict:
     if task.get("input_shard"):
         shard = InputShard(**task["input_shard"])
         check_unchanged(shard.path, shard.identity)  # a shard never mixes two versions of a file
-        batches: Iterator[list[dict]] = read_shard(shard, read_result, task["batch_size"])
+        batches: Iterator[list[dict]] = read_shard(shard, read_result, task["batch_size"],
+                                                   task.get("max_record_bytes", DEFAULT_MAX_RECORD_BYTES))
     else:
         batches = (b.to_pylist() for b in read_output(task["in_path"], task["in_schema"], task["batch_size"]))
 

@@ -92,7 +92,7 @@ def glob(pattern: str) -> list[str]:
     cost fsspec one LIST per directory; one flat listing under the fixed prefix (1,000 keys a
     request) filtered by the pattern costs far fewer."""
     if not is_url(pattern):
-        return sorted(_glob.glob(pattern, recursive=True))
+        return local_glob(pattern)[0]
     fs, p = _fresh(pattern)
     head = p.rpartition("/")[0]
     if not _glob.has_magic(head):
@@ -102,6 +102,88 @@ def glob(pattern: str) -> list[str]:
     root = p[:min(p.index(c) for c in "*?[" if c in p)].rpartition("/")[0]
     wanted = re.compile(glob_translate(p))
     return sorted(fs.unstrip_protocol(m) for m in fs.find(root, withdirs=True) if wanted.match(m.rstrip("/")))
+
+
+def local_glob(pattern: str) -> tuple[list[str], list[str]]:
+    """(sorted matches, directories not entered because they would close a loop) of a local pattern.
+
+    Python's glob follows `**` through symlinked directories until the OS refuses the path
+    (ELOOP): a link to a parent lists each file dozens of times, two such links exponentially
+    many. Here a directory that is its own ancestor is reported instead of entered; otherwise
+    matches are glob's (hidden names only for a pattern part that starts with '.'), each once."""
+    if not any(part == "**" for part in pattern.split(os.sep)):
+        return sorted(_glob.glob(pattern)), []
+    parts = pattern.split(os.sep)
+    out: list[str] = []
+    loops: list[str] = []
+
+    def ident(path: str) -> tuple[int, int]:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+
+    def names(base: str, hidden: bool) -> list[str]:
+        try:
+            found = sorted(os.listdir(base or os.curdir))
+        except OSError:
+            return []
+        return found if hidden else [n for n in found if not n.startswith(".")]
+
+    def walk(base: str, k: int, ancestors: frozenset, entered: bool = True) -> None:
+        if k == len(parts):
+            out.append(base)
+            return
+        part = parts[k]
+        if part == "**":
+            if k + 1 < len(parts):
+                walk(base, k + 1, ancestors)  # `**` matching no directory
+            elif entered and base:
+                out.append(os.path.join(base, ""))
+            for name in names(base, False):
+                path = os.path.join(base, name) if base else name
+                if k + 1 == len(parts):
+                    out.append(path)
+                if not os.path.isdir(path):
+                    continue
+                try:
+                    key = ident(path)
+                except OSError:
+                    continue
+                if key in ancestors:
+                    loops.append(path)
+                    continue
+                walk(path, k, ancestors | {key}, entered=False)
+        elif _glob.has_magic(part):
+            for name in _fnmatch_filter(names(base, part.startswith(".")), part):
+                path = os.path.join(base, name) if base else name
+                if k + 1 == len(parts) or os.path.isdir(path):
+                    walk(path, k + 1, ancestors)
+        else:
+            path = os.path.join(base, part) if base else part
+            if (k + 1 == len(parts) and os.path.lexists(path)) or os.path.isdir(path):
+                walk(path, k + 1, ancestors)
+
+    start = 0
+    base = ""
+    if pattern.startswith(os.sep):
+        base, start = os.sep, 1
+    for part in parts[start:]:
+        if part == "**" or _glob.has_magic(part):
+            break
+        base = os.path.join(base, part) if base else part
+        start += 1
+    root_key = frozenset()
+    if base and os.path.isdir(base):
+        root_key = frozenset({ident(base)})
+    elif base and start < len(parts):
+        return [], []
+    walk(base, start, root_key)
+    return sorted(set(out)), sorted(set(loops))
+
+
+def _fnmatch_filter(names: list[str], part: str) -> list[str]:
+    import fnmatch
+
+    return fnmatch.filter(names, part)
 
 
 def listdir(path: str) -> list[str]:

@@ -16,9 +16,12 @@ from typing import Iterator
 
 from garden.io import fs
 from garden.io.identity import InputIdentity
+from garden.io.input_files import input_files
+from garden.io.lines import DEFAULT_MAX_RECORD_BYTES, LongLine, bounded_lines, readable_lines, skip_line
 from garden.recipe import InputSpec
 
 CHUNK = 8 * 1024 * 1024
+SCAN_BLOCK = 1 << 20  # decompressed bytes per read when counting lines of a compressed file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +64,16 @@ def open_decompressed(path: str) -> io.BufferedIOBase:
     return fs.open(path, "rb")
 
 
+ZSTD_SLICE = 2048  # compressed bytes per decompress call; see _ZstdRaw
+
+
 class _ZstdRaw(io.RawIOBase):
-    """Multi-frame zstd decompression that raises EOFError on a truncated stream.
+    """Multi-frame zstd decompression, bounded in memory, that raises EOFError on a truncated stream.
 
     zstandard's own stream reader returns a truncated frame's prefix silently; a pipeline
-    must say that the file ended early, and where.
+    must say that the file ended early, and where. Its decompressobj has no output limit, and
+    zstd expands up to ~32,768:1 (a few bytes per 128 KB block of one repeated byte), so input
+    goes in ZSTD_SLICE pieces: one call yields at most ~64 MB, even from a zstd bomb.
     """
 
     def __init__(self, path: str) -> None:
@@ -74,32 +82,61 @@ class _ZstdRaw(io.RawIOBase):
         self._zstd = zstandard
         self._fh = fs.open(path, "rb")
         self._dobj = zstandard.ZstdDecompressor().decompressobj()
-        self._pending = b""
+        self._block = memoryview(b"")
+        self._at = 0
+        self._carry = b""  # input after the end of a frame: the next frame's start
+        self._pending = memoryview(b"")
         self._in_frame = False
+        self._error: BaseException | None = None
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def _next_input(self) -> bytes | memoryview:
+        if self._carry:
+            chunk, self._carry = self._carry, b""
+            return chunk
+        if self._at >= len(self._block):
+            self._block, self._at = memoryview(self._fh.read(1 << 20)), 0
+        chunk = self._block[self._at:self._at + ZSTD_SLICE]
+        self._at += len(chunk)
+        return chunk
+
+    def _fill(self) -> bool:
+        """Decompress until some output is pending; False at the clean end of the stream."""
         while not self._pending:
-            chunk = self._fh.read(1 << 20)
-            if not chunk:
+            chunk = self._next_input()
+            if not len(chunk):
                 if self._in_frame:
                     raise EOFError(f"truncated zstd stream at compressed offset {self._fh.tell()}")
-                return 0
-            while chunk:
-                self._in_frame = True
-                self._pending += self._dobj.decompress(chunk)
-                if self._dobj.eof:
-                    chunk = self._dobj.unused_data
-                    self._dobj = self._zstd.ZstdDecompressor().decompressobj()
-                    self._in_frame = False
-                else:
-                    chunk = b""
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+                return False
+            self._in_frame = True
+            self._pending = memoryview(self._dobj.decompress(chunk))
+            if self._dobj.eof:
+                self._carry = self._dobj.unused_data
+                self._dobj = self._zstd.ZstdDecompressor().decompressobj()
+                self._in_frame = False
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._error is not None:
+            raise self._error
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            try:
+                if not self._pending and not self._fill():
+                    break
+            except Exception as exc:  # hand out what came before the error first
+                if not filled:
+                    raise
+                self._error = exc
+                break
+            n = min(len(view) - filled, len(self._pending))
+            view[filled:filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
 
     def close(self) -> None:
         self._fh.close()
@@ -110,11 +147,11 @@ def _plain_ranges(path: str, shard_size: int) -> list[tuple[int, int, int]]:
     """(start, end, first_line) byte ranges aligned to line starts."""
     size = fs.size(path)
     starts = [0]
-    with fs.open(path, "rb") as fh:
+    with readable_lines(fs.open(path, "rb")) as fh:
         target = shard_size
         while target < size:
             fh.seek(target)
-            fh.readline()  # move to the start of the next line
+            skip_line(fh.readline)  # move to the start of the next line, in bounded reads
             pos = fh.tell()
             if pos >= size:
                 break
@@ -138,22 +175,47 @@ def _plain_ranges(path: str, shard_size: int) -> list[tuple[int, int, int]]:
 
 
 def _compressed_ranges(path: str, shard_size: int) -> list[tuple[int, int, int, int]]:
-    """(first_line, end_line, first_line, bytes) line ranges covering ~shard_size decompressed bytes."""
+    """(first_line, end_line, first_line, bytes) line ranges covering ~shard_size decompressed bytes.
+
+    A range ends with the first line that brings it to shard_size bytes. Newlines are counted
+    in blocks, never by holding a line: one line of many GB costs one block of memory."""
     ranges = []
-    line = 1
-    start_line = 1
-    acc = 0
+    line = start_line = 1
+    start = 0       # decompressed offset of the current range's first line
+    pos = 0         # decompressed offset of the current block
+    last_end = 0    # offset just past the last newline seen
+    complete = False
     try:
         with open_decompressed(path) as fh:
-            for raw in fh:
-                acc += len(raw)
-                line += 1
-                if acc >= shard_size:
-                    ranges.append((start_line, line, start_line, acc))
-                    start_line, acc = line, 0
+            while True:
+                block = fh.read(SCAN_BLOCK)
+                if not block:
+                    break
+                i = 0
+                while True:
+                    # a newline at index >= boundary ends a line that brings the range to shard_size
+                    boundary = max(i, start + shard_size - 1 - pos)
+                    nl = block.find(b"\n", boundary) if boundary < len(block) else -1
+                    if nl < 0:
+                        line += block.count(b"\n", i)
+                        break
+                    line += block.count(b"\n", i, nl) + 1
+                    end = pos + nl + 1
+                    ranges.append((start_line, line, start_line, end - start))
+                    start_line, start, i = line, end, nl + 1
+                last = block.rfind(b"\n")
+                if last >= 0:
+                    last_end = pos + last + 1
+                pos += len(block)
+        complete = True
     except Exception:  # truncated or corrupt stream: planned up to here; the reader reports the error
-        pass
-    ranges.append((start_line, -1, start_line, acc))
+        pos = last_end
+    if complete and pos > last_end:  # a last line without a newline
+        line += 1
+        if pos - start >= shard_size:
+            ranges.append((start_line, line, start_line, pos - start))
+            start_line, start = line, pos
+    ranges.append((start_line, -1, start_line, pos - start))
     return ranges
 
 
@@ -171,9 +233,9 @@ def plan_inputs(inputs: list[InputSpec], shard_size: int, identities: dict[str, 
     def add(**kw) -> None:
         shards.append(InputShard(index=len(shards), **kw))
 
-    for spec in inputs:
+    for spec, files in zip(inputs, input_files(inputs)):
         base = spec.base_dir()
-        for path in spec.files():
+        for path in files:
             rel = _relative(path, base)
             fmt = file_format(path)
             common = dict(path=path, source=spec.source, rel=rel, text_field=spec.text_field, id_field=spec.id_field,
@@ -219,26 +281,30 @@ def plan_key(inputs: list[InputSpec], shard_size: int, identities: dict[str, Inp
     return h.hexdigest()[:16]
 
 
-def iter_lines(shard: InputShard) -> Iterator[tuple[int, int, bytes]]:
-    """Yield (line_number, byte_offset, raw_line) of a jsonl shard; may raise at a truncation."""
+def iter_lines(shard: InputShard, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+               ) -> Iterator[tuple[int, int, bytes | LongLine]]:
+    """Yield (line_number, byte_offset, raw_line) of a jsonl shard; may raise at a truncation.
+
+    A line longer than max_record_bytes comes as a LongLine (size and first bytes), never whole."""
     if shard.format == "jsonl":
-        with fs.open(shard.path, "rb") as fh:
+        with readable_lines(fs.open(shard.path, "rb")) as fh:
             fh.seek(shard.start)
             pos, line = shard.start, shard.first_line
+            lines = bounded_lines(fh, max_record_bytes)
             while pos < shard.end:
-                raw = fh.readline()
-                if not raw:
+                raw = next(lines, None)
+                if raw is None:
                     break
                 yield line, pos, raw
-                pos += len(raw)
+                pos += raw.size if isinstance(raw, LongLine) else len(raw)
                 line += 1
         return
     with open_decompressed(shard.path) as fh:
         pos, line = 0, 1
-        for raw in fh:
+        for raw in bounded_lines(fh, max_record_bytes):
             if line >= shard.start and (shard.end < 0 or line < shard.end):
                 yield line, pos, raw
             elif shard.end >= 0 and line >= shard.end:
                 return
-            pos += len(raw)
+            pos += raw.size if isinstance(raw, LongLine) else len(raw)
             line += 1
