@@ -129,7 +129,7 @@ def _register_optional_commands() -> None:
 
     for module, attr in (("trainer.cli", "train_command"), ("garden.commands.tokenizer", "tokenizer"),
                          ("garden.commands.classifier", "classifier"), ("garden.commands.blend", "blend"),
-                         ("garden.commands.analyze", "analyze")):
+                         ("garden.commands.analyze", "analyze"), ("garden.commands.lm", "lm")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

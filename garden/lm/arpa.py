@@ -23,32 +23,40 @@ SIDECAR = ".garden.json"
 
 
 def write_arpa(model: NgramModel, path: str) -> None:
-    """Write `path` (and its sidecar) atomically."""
+    """Write `path` and its sidecar, each atomically (local paths)."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    spec = model.spec
     with open(tmp, "w", encoding="utf-8") as fh:
-        sizes = model.num_ngrams()
-        has_unk = not np.any(model.tables[0].tokens[:, 0] == spec.unk)
-        fh.write("\\data\\\n")
-        for n, k in enumerate(sizes, 1):
-            fh.write(f"ngram {n}={k + (1 if n == 1 and has_unk else 0)}\n")
-        for n, t in enumerate(model.tables, 1):
-            fh.write(f"\n\\{n}-grams:\n")
-            if n == 1 and has_unk:
-                fh.write(f"{model.unk_logp:.6f}\t{UNK}\t0\n" if model.order > 1 else f"{model.unk_logp:.6f}\t{UNK}\n")
-            pieces = _piece_cache(spec)
-            for row, lp, bo in zip(t.tokens, t.logp, t.backoff):
-                words = " ".join(pieces(int(x)) for x in row)
-                if n < model.order:
-                    fh.write(f"{lp:.6f}\t{words}\t{bo:.6f}\n")
-                else:
-                    fh.write(f"{lp:.6f}\t{words}\n")
-        fh.write("\n\\end\\\n")
-    sidecar = {"token_spec": json.loads(spec_to_json(spec)), "normalize": model.normalizer.to_dict()}
+        write_arpa_stream(model, fh)
     with open(tmp + SIDECAR, "w", encoding="utf-8") as fh:
-        json.dump(sidecar, fh)
+        json.dump(sidecar(model), fh)
     os.replace(tmp + SIDECAR, path + SIDECAR)
     os.replace(tmp, path)
+
+
+def sidecar(model: NgramModel) -> dict:
+    """What ARPA cannot hold: the token kind (and tokenizer) and the normalisation."""
+    return {"token_spec": json.loads(spec_to_json(model.spec)), "normalize": model.normalizer.to_dict()}
+
+
+def write_arpa_stream(model: NgramModel, fh: IO[str]) -> None:
+    spec = model.spec
+    sizes = model.num_ngrams()
+    has_unk = not np.any(model.tables[0].tokens[:, 0] == spec.unk)
+    fh.write("\\data\\\n")
+    for n, k in enumerate(sizes, 1):
+        fh.write(f"ngram {n}={k + (1 if n == 1 and has_unk else 0)}\n")
+    pieces = _piece_cache(spec)
+    for n, t in enumerate(model.tables, 1):
+        fh.write(f"\n\\{n}-grams:\n")
+        if n == 1 and has_unk:
+            fh.write(f"{model.unk_logp:.6f}\t{UNK}\t0\n" if model.order > 1 else f"{model.unk_logp:.6f}\t{UNK}\n")
+        for row, lp, bo in zip(t.tokens, t.logp, t.backoff):
+            words = " ".join(pieces(int(x)) for x in row)
+            if n < model.order:
+                fh.write(f"{lp:.6f}\t{words}\t{bo:.6f}\n")
+            else:
+                fh.write(f"{lp:.6f}\t{words}\n")
+    fh.write("\n\\end\\\n")
 
 
 def _piece_cache(spec: TokenSpec):

@@ -110,12 +110,12 @@ class NgramCounter:
         return self.totals
 
 
-def save_counts(path: str, counts: list[OrderCounts], sentences: int, tokens: int) -> None:
+def save_counts(fh, counts: list[OrderCounts], sentences: int, tokens: int) -> None:
+    """Write counts to a binary file object (one shard's counts, merged later by `load_counts`)."""
     arrays = {"sentences": np.array(sentences), "tokens": np.array(tokens)}
     for n, c in enumerate(counts, 1):
         arrays[f"keys{n}"], arrays[f"tokens{n}"], arrays[f"counts{n}"] = c.keys, c.tokens, c.counts
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    np.savez(fh, **arrays)
 
 
 def load_counts(fh) -> tuple[list[OrderCounts], int, int]:

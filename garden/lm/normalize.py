@@ -7,6 +7,7 @@ settings must be used for training and scoring, so a model records its `Normaliz
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import unicodedata
 
@@ -64,9 +65,20 @@ class Normalizer:
         return cls(**data)
 
 
+@functools.lru_cache(maxsize=1)
+def _bmp_marks() -> re.Pattern:
+    """Combining marks of the Basic Multilingual Plane as one character class (built once, ~0.05 s)."""
+    marks = [chr(c) for c in range(0x10000) if unicodedata.category(chr(c)) == "Mn"]
+    return re.compile("[" + "".join(re.escape(m) for m in marks) + "]+")
+
+
 def _strip_accents(text: str) -> str:
-    """Drop combining marks after NFD, as CCNet does; CJK text is unchanged."""
+    """Drop combining marks (category Mn) after NFD, as CCNet does; CJK text is unchanged."""
     if text.isascii():
         return text
-    nfd = unicodedata.normalize("NFD", text)
-    return "".join(c for c in nfd if unicodedata.category(c) != "Mn")
+    if not unicodedata.is_normalized("NFD", text):
+        text = unicodedata.normalize("NFD", text)
+    text = _bmp_marks().sub("", text)
+    if max(text) > "\uffff":  # rare astral marks (e.g. musical symbols): the slow path
+        text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    return text
