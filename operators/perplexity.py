@@ -52,6 +52,7 @@ class Perplexity(GlobalOp):
     max_percentile: Optional[float] = None
     bucket_percentiles: list[float] = [30.0, 60.0]
     lang_field: str = "lang"
+    only_sources: list[str] = []
     outputs: ClassVar[dict] = {"perplexity": pa.float32(), "ppl_bucket": pa.string()}
     param_docs = {
         "model": "a model for every language: train_lm's model.npz (or its directory), an ARPA file (.arpa[.gz]), a "
@@ -63,6 +64,7 @@ class Perplexity(GlobalOp):
         "max_percentile": "cut-off per language at this percentile of the corpus's own perplexities (e.g. 90)",
         "bucket_percentiles": "per-language percentiles separating head | middle | tail (CCNet: 30, 60)",
         "lang_field": "the column holding the language (from the `language` operator)",
+        "only_sources": "score only these sources (e.g. not the one train_lm learned from); the others pass untouched",
     }
     has_apply: ClassVar[bool] = True
 
@@ -114,7 +116,12 @@ class Perplexity(GlobalOp):
                 else:
                     self._models[lang] = load_model(path)
 
+    def _skipped(self, doc: Doc) -> bool:
+        return bool(self.only_sources) and doc.get("source") not in self.only_sources
+
     def _model_key(self, doc: Doc) -> str | None:
+        if self._skipped(doc):
+            return None
         lang = doc.get(self.lang_field)
         if lang in self._models:
             return lang
@@ -146,11 +153,13 @@ class Perplexity(GlobalOp):
     # -- scan: (language, perplexity) of every unit --------------------------------------
     def scan(self, batch: pa.RecordBatch, ctx: StageContext) -> pa.Table:
         self._load(ctx.artifacts)
-        docs = batch.select([c for c in ("text", self.lang_field) if c in batch.schema.names]).to_pylist()
+        docs = batch.select([c for c in ("text", "source", self.lang_field) if c in batch.schema.names]).to_pylist()
         keys, units = self._units(docs)
         rows: list[tuple[str, float | None, str]] = []
         for doc, key, vals in zip(docs, keys, units):
             lang = self._group(doc)
+            if self._skipped(doc):
+                continue
             if key is None:
                 rows.append((lang, None, "no_model"))
             elif not any(v is not None for v in vals):
