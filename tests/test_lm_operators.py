@@ -69,6 +69,9 @@ def test_train_lm_then_perplexity_percentile_in_one_recipe(tmp_path):
     assert os.path.exists(out / "lm" / "zh" / "model.npz")
     assert op_stats(stats, "train_lm")["models"]["zh"]["trained_on"]["sentences"] > 1000
     assert stats["sources"]["trusted"]["kept"] == 1500  # not scored: only_sources
+    report = (out / "report.html").read_text()
+    assert "id='perplexity'" in report or 'id="perplexity"' in report
+    assert str(zh["cutoff"]) in report
 
 
 def test_per_line_removes_noisy_lines_and_keeps_the_rest(tmp_path, zh_model):
