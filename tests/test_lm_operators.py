@@ -149,3 +149,28 @@ def test_dsir_selects_the_target_source_for_any_worker_count(tmp_path):
     assert all(isinstance(r["dsir_weight"], float) for r in kept)
     run_garden("run", dsir_recipe(tmp_path, 1, "w1"), "-q")
     assert sorted(r["id"] for r in read_data(tmp_path / "w1")) == sorted(r["id"] for r in kept)
+
+
+def test_buckets_become_mix_sources(tmp_path, zh_model):
+    docs = [{"id": f"d{i}", "text": r["text"]} for i, r in enumerate(rows("zh_test.jsonl.gz"))]
+    inputs = [{"path": write_jsonl(tmp_path / "in.jsonl", docs), "source": "web"}]
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator([d["text"] for d in docs], trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    tok.save(str(tmp_path / "tokenizer.json"))
+    pipeline = [{"perplexity": {"model": zh_model, "mode": "bucket"}},
+                {"tokenize": {"tokenizer": str(tmp_path / "tokenizer.json"), "split_by": "ppl_bucket"}},
+                {"mix": {"total_tokens": 20000, "split": "100,0,0", "weights": {"web:head": 0.6, "web:middle": 0.3, "web:tail": 0.1}}}]
+    run_garden("run", write_recipe(tmp_path, pipeline, inputs), "-q")
+    manifest = json.loads((tmp_path / "out" / "tokens.json").read_text())
+    assert {s: e["documents"] for s, e in manifest["sources"].items()} == {"web:head": 30, "web:middle": 30,
+                                                                           "web:tail": 40}
+    blend = json.loads((tmp_path / "out" / "blend.json").read_text())
+    assert blend["phases"][0]["weights"] == {"web:head": 0.6, "web:middle": 0.3, "web:tail": 0.1}
+    bad = write_recipe(tmp_path, [{"tokenize": {"tokenizer": zh_model, "split_by": "ppl_bucket"}}], inputs)
+    proc = run_garden("validate", bad, check=False)
+    assert proc.returncode == 2 and "split_by: ppl_bucket needs a perplexity step" in proc.stderr
