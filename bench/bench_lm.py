@@ -92,6 +92,36 @@ def kenlm_rate(arpa: str, model, docs: list[str]) -> tuple[float, float] | None:
     return len(docs) / t, float(np.max(np.abs(np.array(theirs) - ours)))
 
 
+def quality_rows() -> list[str]:
+    """AUC of perplexity, clean vs corrupted held-out paragraphs (the fixtures and corruptions of the tests)."""
+    import random
+
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+    from test_lm_quality import auc, keyboard_noise, lines_of, shuffled
+    from test_lm_quality import texts as fixture_texts
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    out = ["| quality: AUC clean vs corrupted (tests/fixtures/lm, order 5) | tokens | shuffled | noise 10 % | "
+           "noise 15 % | pooled (15 %) |", "|---|---|---|---|---|---|"]
+    for lang in ("en", "zh"):
+        train_lines = lines_of(fixture_texts(f"{lang}_train.jsonl.gz"))
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(train_lines, trainers.BpeTrainer(
+            vocab_size=2000, min_frequency=2, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+        for label, spec in (("bytes", TokenSpec("bytes")), ("BPE 2000", TokenSpec("tokenizer", tokenizer_json=tok.to_str()))):
+            model = train_model(spec.encode(train_lines), spec, TrainConfig(order=5))
+            test = fixture_texts(f"{lang}_test.jsonl.gz")
+            rng = random.Random(0)
+            clean = model.perplexity(test)
+            a_shuf = auc(model.perplexity([shuffled(t, rng, chars=lang == "zh") for t in test]), clean)
+            a10 = auc(model.perplexity([keyboard_noise(t, rng, 0.10) for t in test]), clean)
+            a15 = auc(model.perplexity([keyboard_noise(t, rng, 0.15) for t in test]), clean)
+            out.append(f"| {lang} | {label} | {a_shuf:.3f} | {a10:.3f} | {a15:.3f} | {(a_shuf + a15) / 2:.3f} |")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -138,6 +168,7 @@ def main() -> None:
               f"| log importance weights (finalize pass, apply) | {len(pool) / t_w:,.0f} |",
               f"| whole operator (scan + driver pass + apply) | {len(pool) / (t_raw + 2 * t_w):,.0f} |",
               "", "The threshold pass runs on the driver alone: on N workers the dsir stage is bounded by it."]
+    lines += ["", *quality_rows()]
     out = os.path.join(HERE, "results", "lm.md")
     with open(out, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")

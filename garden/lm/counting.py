@@ -19,7 +19,7 @@ class OrderCounts:
     """Distinct n-grams of one order, sorted by key."""
 
     keys: np.ndarray    # uint64 (U,)
-    tokens: np.ndarray  # int64 (U, n)
+    tokens: np.ndarray  # int32 (U, n)
     counts: np.ndarray  # int64 (U,)
 
 
@@ -43,7 +43,7 @@ def pad_sentences(sentences: Sequence[np.ndarray], bos: int, eos: int) -> tuple[
 def count_batch(sentences: Sequence[np.ndarray], order: int, bos: int, eos: int) -> list[OrderCounts]:
     seq, sent, pos = pad_sentences(sentences, bos, eos)
     if len(seq) == 0:
-        return [OrderCounts(np.zeros(0, np.uint64), np.zeros((0, n), np.int64), np.zeros(0, np.int64))
+        return [OrderCounts(np.zeros(0, np.uint64), np.zeros((0, n), np.int32), np.zeros(0, np.int64))
                 for n in range(1, order + 1)]
     lengths = np.bincount(sent)
     remaining = lengths[sent] - pos  # tokens from here to the end of the sentence
@@ -53,7 +53,7 @@ def count_batch(sentences: Sequence[np.ndarray], order: int, bos: int, eos: int)
         starts = np.nonzero(remaining >= n)[0]
         k = keys[n - 1][starts]
         uniq, first, counts = np.unique(k, return_index=True, return_counts=True)
-        rows = seq[starts[first][:, None] + np.arange(n)[None, :]]
+        rows = seq[starts[first][:, None] + np.arange(n)[None, :]].astype(np.int32)  # half the memory of int64
         out.append(OrderCounts(uniq, rows, counts.astype(np.int64)))
     return out
 
