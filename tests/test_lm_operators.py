@@ -131,6 +131,17 @@ def test_bad_model_parameters_fail_at_validate(tmp_path, params, message):
     assert "pipeline[0]" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("params, message", [
+    ({"target": ["nowhere.jsonl"], "keep_fraction": 0.2}, "target: no such file: nowhere.jsonl"),
+    ({"target": [__file__], "keep_fraction": 0.2, "target_tokens": 1000}, "exactly one of keep_fraction"),
+    ({"target": [__file__], "keep_fraction": 1.5}, "keep_fraction must be in (0, 1]"),
+])
+def test_bad_dsir_parameters_fail_at_validate(tmp_path, params, message):
+    inputs = [{"path": write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}]), "source": "s"}]
+    proc = run_garden("validate", write_recipe(tmp_path, [{"dsir": params}], inputs), check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
 def dsir_recipe(tmp_path, workers: int, output: str) -> str:
     inputs = [{"path": os.path.join(FIX, f"pool_{s}.jsonl.gz"), "source": s}
               for s in ("python_docs", "kernel_docs", "fortunes", "zh_fortunes")]
@@ -174,3 +185,18 @@ def test_buckets_become_mix_sources(tmp_path, zh_model):
     bad = write_recipe(tmp_path, [{"tokenize": {"tokenizer": zh_model, "split_by": "ppl_bucket"}}], inputs)
     proc = run_garden("validate", bad, check=False)
     assert proc.returncode == 2 and "split_by: ppl_bucket needs a perplexity step" in proc.stderr
+
+
+def test_analyze_shows_perplexity_per_language_and_source(tmp_path, zh_model):
+    out = tmp_path / "analysis"
+    run_garden("analyze", os.path.join(FIX, "zh_test.jsonl.gz"), os.path.join(FIX, "pool_fortunes.jsonl.gz"),
+               "--lm", f"zh={zh_model}", "-o", out, "-q")
+    analysis = json.loads((out / "analysis.json").read_text())
+    zh = analysis["by_language"]["zh"]["stats"]["perplexity"]
+    assert zh["count"] == 100 and 1 < zh["min"] <= zh["median"] <= zh["max"]
+    assert analysis["by_language"]["en"]["stats"]["perplexity"]["count"] == 0  # no English model: unscored
+    assert analysis["by_source"]["zh_test"]["stats"]["perplexity"]["count"] == 100
+    assert "perplexity" in (out / "report.html").read_text()
+    bad = run_garden("analyze", os.path.join(FIX, "zh_test.jsonl.gz"), "--lm", "zh=" + __file__, "-o", out, "-q",
+                     check=False)
+    assert bad.returncode == 2 and "--lm zh=" in bad.stderr and "Traceback" not in bad.stderr
