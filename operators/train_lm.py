@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from typing import ClassVar, Optional
 
 import pyarrow as pa
@@ -145,7 +146,9 @@ class TrainLM(GlobalOp):
                              max_bytes=parse_size(self.max_size) if self.max_size else None)
         paths, models = {}, {}
         for key, counter in sorted(merged.items()):
+            t0 = time.perf_counter()
             model = estimate_from_counter(counter, spec, config)
+            seconds = round(time.perf_counter() - t0, 3)
             out_dir = fs.join(ctx.run_dir, self.output, "all" if key == ALL else key)
             path = fs.join(out_dir, "model.npz")
             data = model.to_bytes()
@@ -160,6 +163,6 @@ class TrainLM(GlobalOp):
             paths[key] = path
             models[key] = {"path": fs.join(self.output, "all" if key == ALL else key, "model.npz"),
                            "bytes": len(data), "estimated_bytes": model_bytes(model), "ngrams": model.num_ngrams(),
-                           **model.meta}
+                           "estimate_seconds": seconds, **model.meta}
         return {"artifacts": {ARTIFACT: paths}, "order": self.order, "tokens": spec.kind, "models": models}
 

@@ -200,3 +200,13 @@ def test_analyze_shows_perplexity_per_language_and_source(tmp_path, zh_model):
     bad = run_garden("analyze", os.path.join(FIX, "zh_test.jsonl.gz"), "--lm", "zh=" + __file__, "-o", out, "-q",
                      check=False)
     assert bad.returncode == 2 and "--lm zh=" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_train_lm_model_bytes_do_not_depend_on_workers(tmp_path):
+    inputs = [{"path": os.path.join(FIX, "en_train.jsonl.gz"), "source": "docs"}]
+    for workers in (1, 2):
+        recipe = write_recipe(tmp_path, [{"train_lm": {"order": 3, "max_size": "300KB"}}], inputs,
+                              output=f"w{workers}", workers=workers, shard_size="100KB")
+        run_garden("run", recipe, "-q")
+    one, two = (tmp_path / "w1" / "lm" / "all" / "model.npz"), (tmp_path / "w2" / "lm" / "all" / "model.npz")
+    assert one.read_bytes() == two.read_bytes() and one.stat().st_size <= 300 * 1024

@@ -11,7 +11,6 @@ prefixes and suffixes, and renormalises the backoffs.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Iterable
 
 import numpy as np
@@ -69,7 +68,6 @@ def adjusted_counts(counts: list[OrderCounts], bos: int) -> list[np.ndarray]:
 
 
 def estimate(counts: list[OrderCounts], spec: TokenSpec, config: TrainConfig) -> NgramModel:
-    t0 = time.perf_counter()
     bos = spec.bos
     adj = adjusted_counts(counts, bos)
     order = len(counts)
@@ -114,7 +112,7 @@ def estimate(counts: list[OrderCounts], spec: TokenSpec, config: TrainConfig) ->
         bo = _log10(gammas[n - 1]) if n < order else np.zeros(len(counts[n - 1].keys))
         tables.append(OrderTable(counts[n - 1].keys, logp.astype(np.float32), bo.astype(np.float32),
                                  counts[n - 1].tokens))
-    meta = {"discounts": disc_all, "estimate_seconds": round(time.perf_counter() - t0, 3)}
+    meta = {"discounts": disc_all}  # no timings: the same data gives the same bytes
     model = NgramModel(tables, spec, config.normalizer, float(np.log10(unk_p)), meta)
     if config.max_bytes is not None:
         prune_to_size(model, adj, config.max_bytes)
