@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 CORPORA = "/work/shared/corpora"
 
-from garden.lm import Normalizer, TokenSpec, TrainConfig, read_arpa, train_model, write_arpa  # noqa: E402
+from garden.lm import Normalizer, TokenSpec, TrainConfig, train_model, write_arpa  # noqa: E402
 from garden.lm.hashed_features import histogram, log_distribution, log_weights  # noqa: E402
 
 
