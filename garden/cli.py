@@ -152,7 +152,8 @@ def _register_optional_commands() -> None:
                          ("garden.commands.analyze", "analyze"), ("trainer.eval_cli", "eval_command"),
                          ("trainer.model_commands", "export_command"),
                          ("trainer.model_commands", "generate_command"),
-                         ("trainer.plan.cli", "plan"), ("trainer.plan.cli", "ladder")):
+                         ("trainer.plan.cli", "plan"), ("trainer.plan.cli", "ladder"),
+                         ("garden.commands.lm", "lm")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -223,6 +223,16 @@ def resolve_op(name: str, raw: Any, where: str, param_lines: dict[str, int] | No
     return resolved
 
 
+def _check_in_recipe(name: str, params: dict, earlier: list[str], where: str) -> None:
+    """An operator's `validate_in_recipe(params, earlier_step_names)`: checks that need the steps before it."""
+    check = getattr(registry.get(name), "validate_in_recipe", None)
+    if check:
+        try:
+            check(params, earlier)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: {name}: {exc}") from None
+
+
 def _step_sources(only: Any, name: str, inputs: list[InputSpec], where: str) -> list[str] | None:
     """`sources: [web]` beside an operator: it sees only those sources' documents."""
     if only is None:
@@ -442,6 +452,7 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: RecipeLines | lis
         (name, raw), = entry.items()
         param_lines = lines.params[i] if i < len(lines.params) else {}
         params = resolve_op(str(name), raw, where, param_lines)
+        _check_in_recipe(str(name), params, [op.name for op in pipeline], where)
         pipeline.append(OpSpec(name=str(name), params=params, line=line, index=i,
                                sources=_step_sources(only, str(name), inputs, where), param_lines=param_lines))
     fmt = data.get("output_format", "parquet")

@@ -332,6 +332,25 @@ def _timings(stats: dict) -> str:
     return body + f"<p class='note'>Wall time of the run: {stats.get('seconds', 0):.2f}s with {stats.get('workers', 1)} workers.</p>"
 
 
+def _perplexity(stats: dict) -> str | None:
+    """Per-language perplexity cut-offs of `perplexity` steps (computed from the corpus in its global pass)."""
+    rows = []
+    for lab, o in zip(_op_labels(stats["ops"]), stats["ops"]):
+        if o["name"] != "perplexity" or not o.get("languages"):
+            continue
+        for lang, e in sorted(o["languages"].items()):
+            scored = e.get("scored_documents", e.get("scored_lines", 0))
+            above = e.get("above_cutoff_documents", e.get("above_cutoff_lines"))
+            rows.append([lab, lang, scored, e.get("unscored_no_model", 0), e.get("empty", 0), e.get("median"),
+                         e.get("cutoff"), above, ", ".join(str(b) for b in e.get("bucket_cutoffs", []))])
+    if not rows:
+        return None
+    return ("<p class='note'>Cut-offs per language: max_perplexity, or the max_percentile of the scored "
+            "documents (lines with per: line) of that language; bucket cut-offs separate head | middle | tail.</p>"
+            + table(["step", "language", "scored", "no model", "empty", "median", "cut-off", "above cut-off",
+                     "bucket cut-offs"], rows, numeric=[False, False, True, True, True, True, True, True, False]))
+
+
 def _quarantine(run_dir: str, stats: dict) -> str:
     files = fs.glob(fs.join(run_dir, "quarantine", "*.jsonl"))
     entries = []
@@ -366,6 +385,9 @@ def render_run_report(run_dir: str) -> str:
     if dedup is not None:
         sections.append(("dedup", "Near-duplicate clusters", dedup))
     sections.append(("sources", "Sources", _sources(stats, tokens)))
+    perplexity = _perplexity(stats)
+    if perplexity is not None:
+        sections.append(("perplexity", "Perplexity", perplexity))
     langs = _languages(run_dir)
     if langs is not None:
         sections.append(("languages", "Languages", langs))

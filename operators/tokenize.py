@@ -59,6 +59,7 @@ class Tokenize(GlobalOp):
     test_fraction: float = 0.0
     seed: int = 0
     threads: int = 1
+    split_by: Optional[str] = None
     param_docs = {
         "tokenizer": "auto = the one train_tokenizer wrote earlier in this recipe; or a tokenizer.json, "
                      "a directory, or GPT-2 vocab.json (+merges.txt) / encoder.json (+vocab.bpe)",
@@ -69,6 +70,8 @@ class Tokenize(GlobalOp):
         "test_fraction": "documents (seeded by id) written to <source>_test instead",
         "seed": "seed of the valid/test assignment",
         "threads": "tokenizer threads per worker: 1 = processes give the parallelism; 0 = all cores",
+        "split_by": "a column (e.g. ppl_bucket) that splits each source into `source:value` datasets, which "
+                    "mix/curriculum weights can name (web:head); documents without a value stay in `source`",
     }
     scan_side_outputs: ClassVar[bool] = True
     output_params: ClassVar[tuple[str, ...]] = ("output_dir",)
@@ -82,6 +85,11 @@ class Tokenize(GlobalOp):
             raise ValueError("valid_fraction and test_fraction must be >= 0 and sum to less than 1")
         if params["threads"] < 0:
             raise ValueError("threads must be >= 0")
+
+    @staticmethod
+    def validate_in_recipe(params: dict, earlier: list[str]) -> None:
+        if params["split_by"] == "ppl_bucket" and "perplexity" not in earlier:
+            raise ValueError("split_by: ppl_bucket needs a perplexity step with mode: bucket before tokenize")
 
     def setup(self) -> None:
         set_thread_pool_size(self.threads)
@@ -125,6 +133,9 @@ class Tokenize(GlobalOp):
     def _scan(self, batch: pa.RecordBatch, ctx: StageContext) -> None:
         texts = batch.column("text").to_pylist()
         sources = batch.column("source").to_pylist()
+        if self.split_by and self.split_by in batch.schema.names:
+            parts = batch.column(self.split_by).to_pylist()
+            sources = [s if v is None else f"{s}:{v}" for s, v in zip(sources, parts)]
         ids = batch.column("id").to_pylist()
         splits = [self._split_of(i) for i in ids]
         names = [prefix_name(s, sp) for s, sp in zip(sources, splits)]

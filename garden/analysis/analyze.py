@@ -127,7 +127,8 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
                  tokenizer: str | None = None, recipe_path: str | None = None, targets: list[str] = (),
                  write_recipe_path: str | None = None, calibration_docs: int = 2000,
                  calibrate_only: list[str] = (), dup_threshold: float = 0.8,
-                 text_field: str = "text", progress: Progress | None = None) -> dict:
+                 text_field: str = "text", progress: Progress | None = None,
+                 lm: dict[str, str] | None = None) -> dict:
     """Analyse inputs (files, globs, run directories); returns analysis.json's content."""
     from garden.analysis import calibrate as cal
 
@@ -157,6 +158,12 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
         t = time.perf_counter()
         rows, sigs, notes = measure(sample, tokenizer, pool, workers, progress)
         timings["measure"] = time.perf_counter() - t
+        if lm:
+            from garden.analysis.perplexity import add_perplexity
+
+            t = time.perf_counter()
+            add_perplexity(sample, rows, lm)
+            timings["perplexity"] = time.perf_counter() - t
 
         total_docs = sum(merger.docs.values())
         fraction = len(sample) / total_docs if total_docs else 0.0

@@ -39,6 +39,7 @@ OPTIONAL_STATS: dict[str, tuple[str, str, bool]] = {
     "pii_count": ("PII matches", "emails, phones, IDs, IPs found by the pii operator", False),
     "tokens": ("tokens", "tokens with the given tokenizer", True),
     "chars_per_token": ("characters per token", "len(text) / tokens", False),
+    "perplexity": ("perplexity", "under the n-gram LM of the document's language (--lm)", True),
 }
 
 

@@ -29,14 +29,18 @@ import click
 @click.option("--dup-threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
               help="Jaccard similarity above which two documents count as near-duplicates.")
 @click.option("--text-field", default="text", show_default=True, help="Text field of raw JSONL/parquet input.")
+@click.option("--lm", "lm", multiple=True, metavar="[LANG=]MODEL",
+              help="Perplexity of each sampled document under this n-gram LM (train_lm / garden lm train, ARPA); "
+                   "LANG= for the documents of one language (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_dir: str, tokenizer: str | None,
             workers: int, seed: int, targets: tuple[str, ...], write_recipe: str | None,
             calibrate_only: tuple[str, ...], calibration_docs: int,
-            dup_threshold: float, text_field: str, quiet: bool) -> None:
+            dup_threshold: float, text_field: str, lm: tuple[str, ...], quiet: bool) -> None:
     """Analyse raw input (jsonl, jsonl.gz, jsonl.zst, parquet) or a run's data/: writes analysis.json + report.html."""
     from garden.analysis.analyze import run_analysis
     from garden.messages import os_error_message, printable
+    from garden.analysis.perplexity import parse_lm_options
     from garden.progress import Progress
     from garden.recipe import RecipeError
 
@@ -48,7 +52,8 @@ def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_di
                               tokenizer=tokenizer, recipe_path=recipe, targets=list(targets),
                               write_recipe_path=write_recipe, calibration_docs=calibration_docs,
                               calibrate_only=list(calibrate_only),
-                              dup_threshold=dup_threshold, text_field=text_field, progress=progress)
+                              dup_threshold=dup_threshold, text_field=text_field, progress=progress,
+                              lm=parse_lm_options(list(lm)))
     except (RecipeError, ValueError) as exc:
         _fail(printable(str(exc)), 2)
     except OSError as exc:  # no such input (2), or disk full / permissions while writing (1): one line each
