@@ -96,12 +96,11 @@ def _raw(run_dir: str, seq_len: int, batch: int, tokens: int, threads: int) -> N
     warnings.filterwarnings("ignore")
     import torch
 
-    from trainer import eval_model
+    from trainer.restore import find_checkpoint, megatron_model, read_info
 
     if threads:
         torch.set_num_threads(threads)
-    ck = eval_model.read_run_checkpoint(eval_model.find_checkpoint(run_dir))
-    model = eval_model.load_model(ck)
+    model = megatron_model(read_info(find_checkpoint(run_dir)))
     x = torch.randint(1, 4000, (batch, seq_len))
     pos = torch.arange(seq_len).unsqueeze(0).expand_as(x)
     steps = max(1, tokens // (batch * seq_len))
@@ -115,6 +114,8 @@ def _raw(run_dir: str, seq_len: int, batch: int, tokens: int, threads: int) -> N
 
 
 def main() -> None:
+    from bench_train import publish
+
     if len(sys.argv) > 1 and sys.argv[1] == "--raw":
         _raw(sys.argv[2], *map(int, sys.argv[3:7]))
         return
@@ -152,11 +153,7 @@ def main() -> None:
         lines.append(f"| {r['preset']} | {r['threads']} | {r['tokens']:,} | {r['tokens_per_s']:,.0f} | "
                      f"{r['raw_tokens_per_s']:,.0f} | {r['tokens_per_s'] / r['raw_tokens_per_s']:.2f} | "
                      f"{r['load_s']:.1f} | {r['wall_s']:.1f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
+    publish(lines, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,8 @@ def bench_generate(hf: Path, prompt_len: int, new_tokens: int, no_cache_tokens: 
 
 
 def main() -> None:
+    from bench_train import publish
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--presets", default="tiny,125m")
     ap.add_argument("--prompt-len", type=int, default=16)
@@ -151,11 +153,7 @@ def main() -> None:
             f"{r['cache_tps']:.1f} | {r['no_cache_tps']:.1f} ({r['no_cache_tokens']}) | "
             f"{r['cache_tps'] / r['no_cache_tps']:.1f}x | {r['hf_tps']:.1f} | "
             f"{r['cache_tps'] / r['hf_tps']:.2f}x | {'yes' if r['same_as_hf'] else 'NO'} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
+    publish(lines, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

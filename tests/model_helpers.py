@@ -87,7 +87,7 @@ from trainer.restore import find_checkpoint, read_info, megatron_model
 out, ids, steps, vocab = sys.argv[1], torch.load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 res = {}
 for run in sys.argv[5:]:
-    model = megatron_model(read_info(find_checkpoint(run)))
+    model = megatron_model(read_info(find_checkpoint(run)), cuda=False)
     with torch.no_grad():
         logits = model(ids, torch.arange(ids.shape[1])[None].expand_as(ids), None)
         seq = ids[:1].clone()

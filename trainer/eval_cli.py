@@ -55,11 +55,13 @@ def _eval(target: str, inputs: tuple[str, ...], json_path: str | None, per_doc: 
         raise click.ClickException(f"missing {', '.join(missing)}. {INSTALL_HINT}")
     for category in (UserWarning, FutureWarning):  # megatron's notes on absent TE/Apex, deprecations
         warnings.filterwarnings("ignore", category=category)
-    from trainer import eval_data, eval_model, evaluate
+    from trainer import eval_data, evaluate
+    from trainer.restore import RestoreError, find_checkpoint, megatron_model, read_info
+    from trainer.run_tokenizer import run_vocab
 
     say = lambda msg: click.echo(msg, err=True)  # noqa: E731
     try:
-        ck = eval_model.read_run_checkpoint(eval_model.find_checkpoint(target))
+        ck = read_info(find_checkpoint(target))
         if seq_len is not None and seq_len > ck.seq_len:
             raise click.ClickException(f"--seq-len {seq_len} is longer than the {ck.seq_len} tokens "
                                        f"the model was trained on")
@@ -67,18 +69,21 @@ def _eval(target: str, inputs: tuple[str, ...], json_path: str | None, per_doc: 
         sources = eval_data.parse_inputs(list(inputs), split=split, warn=say)
         if not sources:
             raise click.ClickException("no input to evaluate (every blend source was skipped)")
-        tok = eval_model.run_tokenizer(ck, warn=say)
-        codec = eval_data.Codec(tok.tokenizer, tok.eod_id)
+        vocab = run_vocab(ck.blend, int(ck.model["vocab_size"]))
+        if vocab.tokenizer is None:
+            say(f"warning: no tokenizer ({vocab.why}): no text inputs and no bits per byte; "
+                f"EOD id {vocab.eod_id}")
+        codec = eval_data.Codec(vocab.tokenizer.tokenizer if vocab.tokenizer else None, vocab.eod_id)
         t0 = time.time()
-        model = eval_model.load_model(ck)
+        model = megatron_model(ck)
         say(f"garden eval: {ck.path} (iteration {ck.iteration}, {ck.model['preset']}), "
             f"windows of {length} tokens, loaded in {time.time() - t0:.1f}s")
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        scorer = evaluate.Scorer(model, length, batch or max(1, BATCH_TOKENS // length), tok.vocab_size,
-                                 tok.eod_id)
+        scorer = evaluate.Scorer(model, length, batch or max(1, BATCH_TOKENS // length), vocab.vocab_size,
+                                 vocab.eod_id)
         writer = evaluate.PerDocWriter(per_doc) if per_doc else None
         t0 = time.time()
         try:
@@ -90,7 +95,7 @@ def _eval(target: str, inputs: tuple[str, ...], json_path: str | None, per_doc: 
             raise
         if writer:
             writer.close()
-    except (eval_data.EvalInputError, eval_model.CheckpointError) as e:
+    except (eval_data.EvalInputError, RestoreError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; nothing written") from None

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from trainer.hf_format import hf_architecture, hf_config, megatron_to_hf
-from trainer.restore import CheckpointInfo, RestoreError, load_full_state
-from trainer.run_tokenizer import ModelTokenizer, blend_tokenizer_entry, tokenizer_of_blend
+from trainer.restore import RestoreError, load_full_state
+from trainer.run_tokenizer import ModelTokenizer, run_vocab
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
@@ -137,13 +137,16 @@ def export(run: str | Path, out_dir: str | Path, iteration: int | None = None,
         raise ExportError(f"--dtype {dtype}: choose auto, {', '.join(DTYPES)}")
     _prepare_destination(out_dir, force)
     info, sd = load_full_state(run, iteration)
-    tok, why = tokenizer_of_blend(info.blend)
-    warnings = [] if tok else [f"no tokenizer exported: {why}"]
-    vocab = _exported_vocab(info, tok)
+    rv = run_vocab(info.blend, int(info.model["vocab_size"]))
+    tok, eod, vocab = rv.tokenizer, rv.eod_id, rv.vocab_size
+    warnings = [] if tok else [f"no tokenizer exported: {rv.why}"]
+    # the trainer pads the embedding to a multiple of 128; rows past the tokenizer's are dropped
+    if vocab > int(info.model["vocab_size"]):
+        raise ExportError(f"tokenizer has {vocab} tokens but the model only "
+                          f"{info.model['vocab_size']} rows")
     target = DTYPES[dtype] if dtype != "auto" else sd["embedding.word_embeddings.weight"].dtype
     hf = megatron_to_hf(sd, info.model, vocab)  # views into sd; copied shard by shard
     tied = "lm_head.weight" not in hf
-    eod = tok.eod_id if tok else int(blend_tokenizer_entry(info.blend).get("eod_id", 0))
     config = hf_config(info.model, vocab, info.seq_len, bos_id=eod, eos_id=eod, tied=tied,
                        dtype=DTYPE_NAMES[target])
 
@@ -179,19 +182,6 @@ def export(run: str | Path, out_dir: str | Path, iteration: int | None = None,
                         iteration=info.iteration, parameters=n_params, dtype=DTYPE_NAMES[target],
                         files=files, tokenizer=tok.path if tok else None, warnings=warnings,
                         seconds=time.time() - t0)
-
-
-def _exported_vocab(info: CheckpointInfo, tok: ModelTokenizer | None) -> int:
-    """The tokenizer's vocabulary (the trainer pads it to a multiple of 128; rows past it are
-    never produced by the data and are dropped)."""
-    padded = int(info.model["vocab_size"])
-    if tok is not None:
-        n = tok.tokenizer.get_vocab_size(with_added_tokens=True)
-    else:
-        n = int(blend_tokenizer_entry(info.blend).get("vocab_size") or padded)
-    if n > padded:
-        raise ExportError(f"tokenizer has {n} tokens but the model only {padded} rows")
-    return n
 
 
 def _write_tokenizer_json(tok: ModelTokenizer, dest: Path) -> None:

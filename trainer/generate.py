@@ -84,8 +84,7 @@ def load_model(path: str | Path, iteration: int | None = None, device: str = "au
     """A Garden run / checkpoint (any layout) or an HF folder (as `garden export` writes it)."""
     from trainer.hf_format import hf_config, megatron_to_hf
     from trainer.restore import load_full_state
-    from trainer.run_tokenizer import (blend_tokenizer_entry, tokenizer_of_blend,
-                                       tokenizer_of_hf_folder)
+    from trainer.run_tokenizer import run_vocab, tokenizer_of_hf_folder
     from trainer.torch_llama import read_hf_folder
 
     p = Path(path)
@@ -106,11 +105,9 @@ def load_model(path: str | Path, iteration: int | None = None, device: str = "au
         info, sd = load_full_state(p, iteration)
     except RestoreError as e:
         raise GenerateError(f"{e} (or give an exported Hugging Face folder)") from None
-    tok, _ = tokenizer_of_blend(info.blend)
-    vocab = tok.tokenizer.get_vocab_size(with_added_tokens=True) if tok \
-        else int(info.model["vocab_size"])
+    rv = run_vocab(info.blend, int(info.model["vocab_size"]))
+    tok, eod, vocab = rv.tokenizer, rv.eod_id, rv.vocab_size
     weights = megatron_to_hf(sd, info.model, vocab)
-    eod = tok.eod_id if tok else int(blend_tokenizer_entry(info.blend).get("eod_id", 0))
     shape = DecoderShape.from_hf_config(hf_config(  # the config `garden export` would write
         info.model, vocab, info.seq_len, eod, eod, tied="lm_head.weight" not in weights,
         dtype="float32"))

@@ -63,7 +63,8 @@ def _moe_without_te_fix() -> None:
         moe_utils.te_general_gemm = None
 
 
-def _layer_spec(cfg: dict):
+def layer_spec(cfg: dict):
+    """megatron's layer spec for cfg: TransformerEngine's on a GPU that has it, else the local one."""
     from megatron.core.models.gpt import gpt_layer_specs as specs
 
     n_exp = cfg["model"].get("num_experts")
@@ -111,14 +112,31 @@ def _layout_independent_init(seed: int):
         tl.TransformerLayer.__init__ = orig
 
 
+def gpt_model(cfg: dict, tcfg: Any, spec: Any = None, *, pre_process: bool = True,
+              post_process: bool = True, vp_stage: int | None = None) -> Any:
+    """One GPTModel (a pipeline chunk, or the whole model at PP=1) on cfg's device; the one
+    place that fixes Garden's architecture choices (RoPE, untied embeddings)."""
+    from megatron.core.models.gpt import GPTModel
+
+    model = GPTModel(
+        config=tcfg, transformer_layer_spec=spec if spec is not None else layer_spec(cfg),
+        vocab_size=cfg["model"]["vocab_size"], max_sequence_length=cfg["training"]["seq_len"],
+        pre_process=pre_process, post_process=post_process,
+        share_embeddings_and_output_weights=False, position_embedding_type="rope",
+        rotary_base=int(cfg["model"]["rotary_base"]), vp_stage=vp_stage,
+    )
+    if cfg["cuda"]:
+        model.cuda(torch.cuda.current_device())
+    return model
+
+
 def build_model(cfg: dict) -> list:
     """GPTModel chunks for this rank's pipeline stage(s), each wrapped in megatron DDP."""
     from megatron.core import parallel_state as ps
     from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
-    from megatron.core.models.gpt import GPTModel
 
     tcfg = transformer_config(cfg)
-    spec = _layer_spec(cfg)
+    spec = layer_spec(cfg)
     vpp = cfg["parallel"]["vpp"] or 1
     chunks = []
     seed = int(cfg["training"]["seed"])
@@ -129,15 +147,8 @@ def build_model(cfg: dict) -> list:
         vp_stage = i if cfg["parallel"]["vpp"] else None
         pre = ps.is_pipeline_first_stage(ignore_virtual=False, vp_stage=vp_stage)
         post = ps.is_pipeline_last_stage(ignore_virtual=False, vp_stage=vp_stage)
-        model = GPTModel(
-            config=tcfg, transformer_layer_spec=spec, vocab_size=cfg["model"]["vocab_size"],
-            max_sequence_length=cfg["training"]["seq_len"], pre_process=pre, post_process=post,
-            share_embeddings_and_output_weights=False, position_embedding_type="rope",
-            rotary_base=int(cfg["model"]["rotary_base"]), vp_stage=vp_stage,
-        )
-        if cfg["cuda"]:
-            model.cuda(torch.cuda.current_device())
-        chunks.append(model)
+        chunks.append(gpt_model(cfg, tcfg, spec, pre_process=pre, post_process=post,
+                                vp_stage=vp_stage))
     init_ctx.__exit__(None, None, None)
     ddp_cfg = DistributedDataParallelConfig(
         grad_reduce_in_fp32=True, overlap_grad_reduce=False,

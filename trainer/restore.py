@@ -1,4 +1,9 @@
-"""Read a Garden checkpoint of any TP/PP/VPP/DP layout into full tensors in one CPU process.
+"""Find a Garden checkpoint and read it, whatever TP/PP/VPP/DP layout wrote it: the one loader
+behind `garden eval`, `garden export` and `garden generate`.
+
+`find_checkpoint` + `read_info` locate an iter_* directory and its trainer state (model, seq_len,
+blend.json); `load_full_state` reads full tensors in one CPU process; `megatron_model` loads the
+checkpoint into one TP1/PP1 megatron GPTModel (Garden's own forward, used by eval).
 
 `torch_dist` checkpoints (megatron dist_checkpointing) store every model tensor with its global
 shape, so no shard merging is needed: torch's distributed-checkpoint reader fills full-size
@@ -40,8 +45,8 @@ class CheckpointInfo:
 
 
 def find_checkpoint(path: str | Path, iteration: int | None = None) -> Path:
-    """The iter_* directory for a run dir, a checkpoints dir or an iter_* dir (latest unless
-    `iteration` is given)."""
+    """The iter_* directory for a run dir (the checkpoint dir its config.json names, else its
+    checkpoints/), a checkpoints dir or an iter_* dir: `latest` unless `iteration` is given."""
     p = Path(path)
     if not p.exists():
         raise RestoreError(f"{p}: no such run directory or checkpoint")
@@ -50,7 +55,18 @@ def find_checkpoint(path: str | Path, iteration: int | None = None) -> Path:
             raise RestoreError(f"{p} is the checkpoint of iteration "
                                f"{checkpoint.read_state(p).get('iteration')}, not {iteration}")
         return p
-    root = p / "checkpoints" if (p / "checkpoints").is_dir() else p
+    roots = [p, p / "checkpoints"]
+    config = p / "config.json"
+    if config.exists():
+        try:
+            roots.insert(0, Path(json.loads(config.read_text())["checkpoint"]["dir"]))
+        except (ValueError, KeyError, TypeError):
+            raise RestoreError(f"{config}: not a garden train config") from None
+    with_latest = [r for r in roots if (r / "latest").exists()]
+    if with_latest:
+        root = with_latest[0]
+    else:
+        root = p / "checkpoints" if (p / "checkpoints").is_dir() else p
     if iteration is not None:
         found = checkpoint.iter_dir(root, iteration)
         if not (found / checkpoint.STATE_FILE).exists():
@@ -59,11 +75,16 @@ def find_checkpoint(path: str | Path, iteration: int | None = None) -> Path:
             raise RestoreError(f"{root}: no complete checkpoint for iteration {iteration} "
                                f"(have: {', '.join(map(str, have)) or 'none'})")
         return found
+    if not with_latest:
+        raise RestoreError(f"{p}: no checkpoint: not a Garden training run or checkpoint (neither "
+                           f"an iter_* directory with {checkpoint.STATE_FILE} nor a run or "
+                           f"checkpoints directory with a `latest` file); train with `garden "
+                           f"train` first (checkpoint.interval, or let the run finish)")
     found = checkpoint.latest(root)
     if found is None:
-        raise RestoreError(f"{p}: not a Garden training run or checkpoint (no "
-                           f"{checkpoint.STATE_FILE}, no checkpoints/latest); train with "
-                           f"`garden train` first")
+        raise RestoreError(f"{root / 'latest'} names iteration "
+                           f"{(root / 'latest').read_text().strip()}, which has no complete "
+                           f"checkpoint ({checkpoint.STATE_FILE} missing)")
     return found
 
 
@@ -72,7 +93,8 @@ def read_info(ckpt: Path) -> CheckpointInfo:
     try:
         state = checkpoint.read_state(ckpt)
     except (OSError, ValueError) as e:
-        raise RestoreError(f"{ckpt / checkpoint.STATE_FILE}: unreadable ({e})") from None
+        raise RestoreError(f"{ckpt / checkpoint.STATE_FILE}: unreadable "
+                           f"({type(e).__name__}: {e})") from None
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
     cfg: dict[str, Any] = {}
     if run_dir is not None and (run_dir / "config.json").exists():
@@ -176,38 +198,60 @@ def load_full_state(run_dir_or_ckpt: str | Path, iteration: int | None = None
     return info, split_layers(read_model_tensors(ckpt), info.model)
 
 
-def megatron_model(info: CheckpointInfo) -> Any:
-    """A TP1/PP1 megatron GPTModel in this process, loaded from the checkpoint through the
-    trainer's own `checkpoint.load` (megatron resharding).  Garden's reference forward pass:
-    `model(tokens, position_ids, None)` returns logits [batch, seq, padded vocab].
+def single_process_config(model: dict[str, Any], seq_len: int, cuda: bool) -> dict[str, Any]:
+    """The slice of a resolved training config that trainer.model needs, at TP=1/PP=1, fp32."""
+    return {"model": model, "cuda": cuda, "precision": "fp32",
+            "parallel": {"tp": 1, "pp": 1, "vpp": None, "sequence_parallel": False,
+                         "distributed_optimizer": False},
+            "training": {"recompute": None, "seed": 0, "seq_len": seq_len}}
 
-    Initialises a one-process gloo group and megatron's parallel state if there is none.
-    """
+
+def _init_one_process(cuda: bool) -> None:
+    """A one-rank process group (nccl on a GPU, else gloo plus the CPU bridge) and megatron's
+    TP1/PP1 parallel state, unless this process has them already."""
     import os
     import tempfile
 
     from megatron.core import parallel_state as ps
 
-    from trainer import cpu
-    from trainer.model import build_model
-
     if not torch.cuda.is_available():
+        from trainer import cpu
+
         cpu.install()
     if not torch.distributed.is_initialized():
         store = os.path.join(tempfile.mkdtemp(prefix="garden-pg-"), "store")
-        torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=0,
-                                             world_size=1)
+        torch.distributed.init_process_group("nccl" if cuda else "gloo",
+                                             init_method=f"file://{store}", rank=0, world_size=1)
     if not ps.model_parallel_is_initialized():
-        ps.initialize_model_parallel(1, 1)
         from megatron.core.tensor_parallel import model_parallel_cuda_manual_seed
 
-        model_parallel_cuda_manual_seed(0)
-    cfg = {"model": info.model, "cuda": False, "precision": "fp32",
-           "parallel": {"tp": 1, "pp": 1, "vpp": None, "sequence_parallel": False,
-                        "distributed_optimizer": False},
-           "training": {"recompute": None, "seed": 0, "seq_len": info.seq_len}}
-    chunks = build_model(cfg)
-    checkpoint.load(info.path, chunks, None)
-    gpt = chunks[0].module
-    gpt.eval()
-    return gpt
+        ps.initialize_model_parallel(tensor_model_parallel_size=1, pipeline_model_parallel_size=1)
+        model_parallel_cuda_manual_seed(0)  # attention forks this RNG state (dropout is 0)
+
+
+def megatron_model(info: CheckpointInfo, cuda: bool | None = None) -> Any:
+    """A TP1/PP1 megatron GPTModel (eval mode) in this process, loaded from the checkpoint
+    through the trainer's own `checkpoint.load` (megatron resharding from any layout).
+    Garden's reference forward pass: `model(tokens, position_ids, None)` returns logits
+    [batch, seq, padded vocab].  `cuda`: on the GPU (default: when there is one).
+
+    Initialises a one-process group and megatron's parallel state if there are none.
+    """
+    import dataclasses
+
+    from trainer.model import gpt_model, transformer_config
+
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    _init_one_process(cuda)
+    cfg = single_process_config(info.model, info.seq_len, cuda)
+    # the weights are overwritten by the checkpoint: skip megatron's random initialisation
+    tcfg = dataclasses.replace(transformer_config(cfg), perform_initialization=False)
+    model = gpt_model(cfg, tcfg)
+    try:
+        checkpoint.load(info.path, [model], None)
+    except Exception as e:  # noqa: BLE001 - a broken checkpoint is one line naming it
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise RestoreError(f"{info.path}: cannot load the model weights "
+                           f"({type(e).__name__}: {first})") from None
+    model.eval()
+    return model

@@ -59,6 +59,27 @@ def tokenizer_of_blend(blend: str | None) -> tuple[ModelTokenizer | None, str]:
     return ModelTokenizer(tokenizer, eod, info.eod_token, info.path), ""
 
 
+@dataclass
+class RunVocab:
+    """A run's vocabulary as far as it can be known, with or without a loadable tokenizer."""
+
+    tokenizer: ModelTokenizer | None
+    why: str  # why there is no tokenizer ('' when there is one)
+    eod_id: int  # the tokenizer's; else blend.json's eod_id; else 0
+    vocab_size: int  # the tokenizer's real tokens; else blend.json's; else the model's (padded) rows
+
+
+def run_vocab(blend: str | None, padded_vocab: int) -> RunVocab:
+    """The tokenizer, EOD id and real vocabulary size of the run that trained on `blend`
+    (the model's embedding is padded to `padded_vocab` rows, which the data never produces)."""
+    tok, why = tokenizer_of_blend(blend)
+    if tok is not None:
+        return RunVocab(tok, "", tok.eod_id, tok.tokenizer.get_vocab_size(with_added_tokens=True))
+    entry = blend_tokenizer_entry(blend)
+    return RunVocab(None, why, int(entry.get("eod_id", 0)),
+                    int(entry.get("vocab_size") or padded_vocab))
+
+
 def tokenizer_of_hf_folder(path: str | Path) -> tuple[ModelTokenizer | None, str]:
     """(tokenizer, '') for an HF folder with tokenizer.json; EOD = its eos token."""
     p = Path(path)
