@@ -115,7 +115,12 @@ def _tokenized_sources(recipe: Recipe, op: OpSpec) -> tuple[set[str], str] | Non
     """The source names a blend step will find, and where they come from; None if unknown now."""
     tokens = op.params.get("tokens", "auto")
     if tokens in ("", "auto"):
-        return {i.source for i in recipe.inputs}, "the inputs' sources"
+        sources = {i.source for i in recipe.inputs}
+        if _splits_by_bucket(recipe, op):  # tokenize writes one dataset per `source:bucket`
+            from operators.perplexity import BUCKETS
+
+            return sources | {f"{s}:{b}" for s in sources for b in BUCKETS}, "the inputs' sources (and source:bucket)"
+        return sources, "the inputs' sources"
     try:
         if fs.exists(tokens):
             from operators._tok_blend import load_manifest
@@ -124,6 +129,12 @@ def _tokenized_sources(recipe: Recipe, op: OpSpec) -> tuple[set[str], str] | Non
     except (OSError, ValueError, KeyError, TypeError):
         return None  # an unreadable tokens.json fails with its own message when the step runs
     return None
+
+
+def _splits_by_bucket(recipe: Recipe, op: OpSpec) -> bool:
+    """A `tokenize` with split_by: ppl_bucket comes before this blend step."""
+    return any(o.name == "tokenize" and o.params.get("split_by") == "ppl_bucket"
+               for o in recipe.pipeline[:op.index])
 
 
 def _weights_of(op: OpSpec) -> Iterable[tuple[str, str, dict]]:
