@@ -184,3 +184,37 @@ def test_bad_inputs_are_one_line_messages(exported, tmp_path):
         export(exported["runs"]["tiny"], again)
     export(exported["runs"]["tiny"], again, iteration=1, force=True)
     assert json.loads((again / "garden_export.json").read_text())["iteration"] == 1
+
+
+def test_garden_eval_agrees_with_a_transformers_perplexity(exported, tmp_path):
+    """`garden eval` of the run and a perplexity computed by transformers from the export, over
+    the same windows (eval's documented windowing: [EOD] + document, cut every `seq_len`)."""
+    import math
+    import random
+
+    from trainer.evaluate import windows
+    from trainer_helpers import EOD
+
+    rng = random.Random(7)
+    docs = [[rng.randrange(1, TOKENIZER_VOCAB) for _ in range(rng.randrange(3, 30))] for _ in range(12)]
+    data = tmp_path / "held.jsonl"
+    data.write_text("".join(json.dumps({"id": f"d{k}", "text": " ".join(f"t{i}" for i in d)}) + "\n"
+                            for k, d in enumerate(docs)))
+    out = tmp_path / "eval.json"
+    r = garden("eval", str(exported["runs"]["tiny"]), f"held={data}", "--json", str(out), "--seq-len", "8")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(out.read_text())["sources"]["held"]
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(exported["hf"]["tiny"]), dtype=torch.float32,
+                                                              local_files_only=True)
+    model.eval()
+    nats, count = 0.0, 0
+    with torch.no_grad():
+        for d in docs:
+            for x, y in windows(d + [EOD], EOD, 8):  # every document ends with EOD, as tokenize writes it
+                logits = model(torch.from_numpy(x)[None]).logits[0]
+                nats += torch.nn.functional.cross_entropy(logits, torch.from_numpy(y), reduction="sum").item()
+                count += len(y)
+    assert got["tokens"] == count == sum(len(d) + 1 for d in docs)
+    want = math.exp(nats / count)
+    assert abs(got["ppl"] - want) / want < 0.005, (got["ppl"], want)
