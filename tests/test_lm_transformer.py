@@ -54,10 +54,14 @@ def test_run_dir_perplexity_equals_garden_eval_per_doc(tmp_path, run_dir):
     assert len({round(p, 3) for p in scored.values()}) > 5  # really per document, not one number
 
 
-def test_transformer_model_at_validate_and_in_lm_score(tmp_path, run_dir):
-    r = run_garden("lm", "score", run_dir, "t1 t2 t3", check=False)
-    assert r.returncode == 0, r.stderr
-    assert float(r.stdout.split()[0]) > 1
+def test_exported_folder_scores_as_the_run_and_bad_dirs_fail_validate(tmp_path, run_dir):
+    hf = tmp_path / "hf"
+    r = garden("export", str(run_dir), "-o", str(hf))
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = " ".join(f"t{i}" for i in range(5, 80))  # longer than the 32-token context: two windows
+    from_run = float(run_garden("lm", "score", run_dir, text).stdout.split()[0])
+    from_export = float(run_garden("lm", "score", hf, text).stdout.split()[0])
+    assert from_run > 1 and from_export == pytest.approx(from_run, rel=1e-4)
     empty = tmp_path / "empty_dir"
     empty.mkdir()
     recipe = write_recipe(tmp_path, [{"perplexity": {"model": str(empty), "mode": "annotate"}}],
