@@ -56,7 +56,8 @@ class Perplexity(GlobalOp):
     outputs: ClassVar[dict] = {"perplexity": pa.float32(), "ppl_bucket": pa.string()}
     param_docs = {
         "model": "a model for every language: train_lm's model.npz (or its directory), an ARPA file (.arpa[.gz]), a "
-                 "KenLM binary (needs the kenlm module); auto = the models train_lm wrote earlier in the recipe",
+                 "KenLM binary (needs the kenlm module), a `garden train` run / checkpoint or `garden export` folder "
+                 "(a transformer: slow, imports torch); auto = the models train_lm wrote earlier in the recipe",
         "models": "per language {zh: PATH, en: PATH} (by the `lang` column); overrides `model` for those languages",
         "per": "document: one perplexity per document; line: score lines, remove lines above the cut-off, keep the rest",
         "mode": "drop (above the cut-off) | annotate (perplexity column only) | bucket (ppl_bucket head/middle/tail)",

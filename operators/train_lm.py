@@ -51,6 +51,7 @@ class TrainLM(GlobalOp):
     normalize: dict = {}
     output: str = "lm"
     arpa: bool = False
+    max_memory: str = "512MB"
     param_docs = {
         "order": "n-gram order (5 as CCNet; bytes carry less context per token than words)",
         "tokenizer": "bytes (no tokenizer needed, any language), a tokenizer.json or its directory, or auto "
@@ -61,6 +62,8 @@ class TrainLM(GlobalOp):
         "normalize": "CCNet normalisation settings {lowercase, strip_accents, digits_to_zero, punct: ascii|remove|keep}",
         "output": "directory under the run directory",
         "arpa": "also write model.arpa (+ .garden.json), readable by KenLM",
+        "max_memory": "n-gram counts held in memory per counter before sorted runs are spilled to the temp "
+                      "directory and merged streaming (the same model, bounded memory while counting)",
     }
     scan_side_outputs: ClassVar[bool] = True
 
@@ -73,6 +76,8 @@ class TrainLM(GlobalOp):
         Normalizer.from_dict(params["normalize"])
         if params["max_size"] is not None:
             parse_size(params["max_size"])
+        if parse_size(params["max_memory"]) < 1024:
+            raise ValueError("max_memory must be at least 1KB")
         tok = params["tokenizer"]
         if tok not in ("bytes", "auto", "") and not fs.exists(tok):
             raise ValueError(f"tokenizer: not found: {tok} (a tokenizer.json, its directory, bytes or auto)")
@@ -108,9 +113,14 @@ class TrainLM(GlobalOp):
                 continue
             groups.setdefault(key, []).extend(n for n in (self._norm(x) for x in (text or "").split("\n")) if n)
         for key, lines in groups.items():
-            counter = self._counters.setdefault(key, NgramCounter(self.order, self._spec.bos, self._spec.eos))
+            counter = self._counters.get(key) or self._counters.setdefault(key, self._counter(self._spec))
             counter.add(self._spec.encode(lines))
         return None
+
+    def _counter(self, spec: TokenSpec) -> NgramCounter:
+        from garden.recipe import parse_size
+
+        return NgramCounter(self.order, spec.bos, spec.eos, max_memory=parse_size(self.max_memory))
 
     def scan_end(self, ctx: StageContext) -> None:
         counters = self._counters if self._shard == ctx.shard else {}
@@ -134,7 +144,7 @@ class TrainLM(GlobalOp):
             shard_dir = fs.join(side, f"shard-{k:05d}")
             for key, name in json.loads(fs.read_bytes(fs.join(shard_dir, "counts.json"))).items():
                 counts, sentences, tokens = load_counts(io.BytesIO(fs.read_bytes(fs.join(shard_dir, name))))
-                counter = merged.setdefault(key, NgramCounter(self.order, spec.bos, spec.eos))
+                counter = merged.get(key) or merged.setdefault(key, self._counter(spec))
                 counter.add_counts(counts)
                 counter.sentences += sentences
                 counter.tokens += tokens
@@ -163,6 +173,7 @@ class TrainLM(GlobalOp):
             paths[key] = path
             models[key] = {"path": fs.join(self.output, "all" if key == ALL else key, "model.npz"),
                            "bytes": len(data), "estimated_bytes": model_bytes(model), "ngrams": model.num_ngrams(),
-                           "estimate_seconds": seconds, **model.meta}
+                           "estimate_seconds": seconds, "merge_spilled_runs": counter.spilled_runs,
+                           **model.meta}
         return {"artifacts": {ARTIFACT: paths}, "order": self.order, "tokens": spec.kind, "models": models}
 

@@ -142,8 +142,15 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
         recipe = load_recipe(recipe_path, check_inputs=not paths)
         if not paths:
             paths = [i.path for i in recipe.inputs]
+    from garden.analysis.perplexity import calibrate_perplexity, perplexity_targets
+
+    ppl_steps = [(i, label) for i, (label, spec) in enumerate(zip(cal._labels(recipe), recipe.pipeline))
+                 if spec.name == "perplexity"] if recipe is not None else []
+    ppl_targets = perplexity_targets(parsed_targets, {label for _, label in ppl_steps})
+    if ppl_targets and not lm:
+        raise ValueError("--target-drop perplexity.*: needs --lm MODEL (the sample is scored with it)")
     if (parsed_targets or write_recipe_path) and recipe is None:
-        raise ValueError("--target-drop and --write-recipe need --recipe")
+        raise ValueError("--target-drop (except perplexity.*, with --lm) and --write-recipe need --recipe")
     if tokenizer and not os.path.exists(tokenizer):
         raise FileNotFoundError(f"tokenizer file not found: {tokenizer}")
     tasks = plan_tasks(list(paths), text_field=text_field)
@@ -175,18 +182,26 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
         timings["near_dup"] = time.perf_counter() - t
 
         calibration = None
-        if recipe is not None:
-            t = time.perf_counter()
-            n_cal = min(len(sample), calibration_docs)
+        t = time.perf_counter()
+        n_cal = min(len(sample), calibration_docs)
+        if recipe is not None and (parsed_targets or not ppl_targets):
             progress.log(f"analyze: calibrating {len(recipe.pipeline)} operators on {n_cal:,} sampled documents")
             calibration = cal.calibrate(recipe, sample[:n_cal], rows[:n_cal], parsed_targets, pool, progress,
                                         only=list(calibrate_only))
             calibration["recipe"] = recipe_path
+        if ppl_targets:
+            index, label = ppl_steps[0] if ppl_steps else (None, "perplexity")
+            params = recipe.pipeline[index].params if index is not None else {}
+            curves = calibrate_perplexity(rows, ppl_targets, {p: params.get(p) for p in ppl_targets}, index, label)
+            calibration = calibration or {"docs": len(rows), "curves": [], "skipped": [], "recipe": recipe_path}
+            calibration["curves"].extend(curves)
+        if calibration is not None and recipe is not None:
             if write_recipe_path:
                 note = (f"{n_cal:,} of {total_docs:,} documents of {', '.join(paths)} "
                         f"(bottom-{sample_size:,} hash sample, seed {seed})")
                 calibration["written"] = {"path": write_recipe_path,
                                           "changes": cal.write_recipe(recipe_path, write_recipe_path, calibration, note)}
+        if calibration is not None:
             timings["calibration"] = time.perf_counter() - t
 
     sources = {}

@@ -231,8 +231,8 @@ def write_recipe(recipe_path: str, out_path: str, calibration: dict, sample_note
         data = yaml.safe_load(fh)
     changes = []
     for c in calibration["curves"]:
-        if c.get("suggested") is None:
-            continue
+        if c.get("suggested") is None or c.get("index") is None:
+            continue  # index None: a perplexity suggestion for a recipe without a perplexity step
         entry = data["pipeline"][c["index"]]
         params = entry.get(c["name"]) or {}
         params[c["param"]] = c["suggested"]

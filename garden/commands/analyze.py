@@ -19,7 +19,8 @@ import click
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sample seed.")
 @click.option("--target-drop", "targets", multiple=True, metavar="OP.PARAM=SHARE",
-              help="Suggest the threshold that drops SHARE of the sample, e.g. length_filter.min_words=0.1 (repeatable).")
+              help="Suggest the threshold that drops SHARE of the sample, e.g. length_filter.min_words=0.1 (repeatable); "
+                   "perplexity.max_percentile=0.2 or perplexity.max_perplexity=0.2 with --lm (no recipe needed).")
 @click.option("--write-recipe", type=click.Path(dir_okay=False),
               help="Write a copy of --recipe with the suggested thresholds.")
 @click.option("--calibrate", "calibrate_only", multiple=True, metavar="OP[.PARAM]",
@@ -84,6 +85,8 @@ def _print_summary(a: dict, out_dir: str) -> None:
             warn = "" if c.get("reachable") else "  — target not reachable: other rules of this operator drop more"
             click.echo(f"suggested {c['op']}.{c['param']} = {c['suggested']} "
                        f"(drops {100 * c['suggested_drop']:.1f}%, target {100 * c['target']:.1f}%){warn}", err=True)
+            if c.get("cutoffs"):
+                click.echo("  perplexity cut-offs: " + ", ".join(f"{k} {v}" for k, v in c["cutoffs"].items()), err=True)
     for note in a["notes"].values():
         click.echo(f"note: {note}", err=True)
     click.echo(f"wrote {out_dir}/analysis.json, {out_dir}/report.html", err=True)

@@ -28,14 +28,16 @@ def lm() -> None:
               help="bytes (any language, no tokenizer), or a tokenizer.json / its directory.")
 @click.option("--max-size", help="Prune the model to about this size on disk, e.g. 100MB.")
 @click.option("--arpa", is_flag=True, help="Also write model.arpa (+ .garden.json), readable by KenLM.")
+@click.option("--max-memory", default="512MB", show_default=True,
+              help="N-gram counts held in memory per counter before sorted runs spill to the temp directory.")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(min=1))
-def train(inputs, output, order, tokenizer, max_size, arpa, workers) -> None:
+def train(inputs, output, order, tokenizer, max_size, arpa, max_memory, workers) -> None:
     """Train on INPUTS (jsonl/jsonl.gz/jsonl.zst/parquet, field `text`); every line of text is a sentence."""
     from garden.api import run_recipe
     from garden.progress import Progress
     from garden.recipe import RecipeError, recipe_from_dict
 
-    params = {"order": order, "tokenizer": tokenizer, "max_size": max_size, "arpa": arpa}
+    params = {"order": order, "tokenizer": tokenizer, "max_size": max_size, "arpa": arpa, "max_memory": max_memory}
     with tempfile.TemporaryDirectory(prefix="garden-lm-") as tmp:
         run_dir = os.path.join(tmp, "run")
         inputs_spec = [{"path": os.path.abspath(p), "source": f"input{i}"} for i, p in enumerate(inputs)]

@@ -3,10 +3,19 @@
 Sentences are padded `<s> w1 .. wn </s>`; every n-gram inside one padded sentence is counted.
 Each batch is counted with numpy (keys, np.unique) and merged into the running totals; the
 totals hold the token rows of each distinct n-gram (needed for continuation counts and ARPA).
+
+With `max_memory`, totals that outgrow the budget are spilled to disk as a sorted run (one .npy
+file per array, memory-mapped back) and counting starts afresh; `finish` merges the runs
+streaming, one range of keys at a time (keys are uniform 64-bit hashes, so equal key ranges
+hold about equal shares), so counting never holds more than the budget plus one key range
+besides the merged result.  The result is the same arrays as counting in memory.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+import tempfile
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -21,6 +30,10 @@ class OrderCounts:
     keys: np.ndarray    # uint64 (U,)
     tokens: np.ndarray  # int32 (U, n)
     counts: np.ndarray  # int64 (U,)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.keys.nbytes + self.tokens.nbytes + self.counts.nbytes)
 
 
 def pad_sentences(sentences: Sequence[np.ndarray], bos: int, eos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,13 +83,71 @@ def merge(a: OrderCounts, b: OrderCounts) -> OrderCounts:
     return OrderCounts(uniq, tokens, counts.astype(np.int64))
 
 
-class NgramCounter:
-    """Accumulates counts batch by batch; merges pending batches once they hold `merge_every` tokens."""
+MERGE_CHUNK_ENTRIES = 1 << 20  # n-grams per key range when merging spilled runs
 
-    def __init__(self, order: int, bos: int, eos: int, batch_tokens: int = 2_000_000) -> None:
+
+def spill(counts: list[OrderCounts], directory: str) -> list[OrderCounts]:
+    """Write one run (every order's sorted arrays) under `directory`; return it memory-mapped."""
+    os.makedirs(directory)
+    out = []
+    for n, c in enumerate(counts, 1):
+        arrays = []
+        for name, arr in (("keys", c.keys), ("tokens", c.tokens), ("counts", c.counts)):
+            path = os.path.join(directory, f"{name}{n}.npy")
+            np.save(path, np.ascontiguousarray(arr))
+            arrays.append(np.load(path, mmap_mode="r"))
+        out.append(OrderCounts(*arrays))
+    return out
+
+
+def _key_bounds(parts: int) -> np.ndarray:
+    """parts - 1 increasing uint64 split points dividing the key space into equal ranges."""
+    step = (1 << 64) // parts
+    return np.array([i * step for i in range(1, parts)], dtype=np.uint64)
+
+
+def merge_runs(runs: list[list[OrderCounts]], chunk_entries: int = MERGE_CHUNK_ENTRIES) -> list[OrderCounts]:
+    """Merge sorted runs (memory-mapped or not) one key range at a time: the same result as merging
+    them all at once, with one range's slices in memory besides the output."""
+    out = []
+    for n in range(len(runs[0])):
+        parts = [r[n] for r in runs if len(r[n].keys)]
+        total = sum(len(p.keys) for p in parts)
+        if not parts:
+            out.append(runs[0][n])
+            continue
+        bounds = _key_bounds(max(1, -(-total // chunk_entries)))
+        cuts = [np.concatenate([[0], np.searchsorted(p.keys, bounds), [len(p.keys)]]) for p in parts]
+        keys, tokens, counts = [], [], []
+        for r in range(len(bounds) + 1):
+            merged = None
+            for p, c in zip(parts, cuts):
+                lo, hi = int(c[r]), int(c[r + 1])
+                piece = OrderCounts(np.asarray(p.keys[lo:hi]), np.asarray(p.tokens[lo:hi]), np.asarray(p.counts[lo:hi]))
+                merged = piece if merged is None else merge(merged, piece)
+            keys.append(merged.keys)
+            tokens.append(merged.tokens)
+            counts.append(merged.counts)
+        out.append(OrderCounts(np.concatenate(keys), np.concatenate(tokens), np.concatenate(counts)))
+    return out
+
+
+class NgramCounter:
+    """Accumulates counts batch by batch; merges pending batches once they hold `batch_tokens` tokens.
+    With `max_memory` (bytes), totals above it are spilled to sorted runs on disk (under `spill_dir`,
+    default the system's temp directory) and merged streaming by `finish`."""
+
+    def __init__(self, order: int, bos: int, eos: int, batch_tokens: int = 2_000_000,
+                 max_memory: int | None = None, spill_dir: str | None = None) -> None:
         self.order, self.bos, self.eos = order, bos, eos
         self.batch_tokens = batch_tokens
+        self.max_memory, self.spill_dir = max_memory, spill_dir
+        if max_memory is not None:  # a batch's own counts are several times its tokens' bytes
+            self.batch_tokens = max(1000, min(batch_tokens, max_memory // (16 * (order + 2))))
         self.totals: list[OrderCounts] | None = None
+        self._runs: list[list[OrderCounts]] = []
+        self._run_dir: str | None = None
+        self.spilled_runs = 0
         self._pending: list[np.ndarray] = []
         self._pending_tokens = 0
         self.sentences = 0
@@ -94,20 +165,40 @@ class NgramCounter:
     def add_counts(self, other: list[OrderCounts]) -> None:
         """Merge counts made elsewhere (another shard's counter)."""
         self._flush()
-        self.totals = other if self.totals is None else [merge(a, b) for a, b in zip(self.totals, other)]
+        self._add(other)
+
+    def _add(self, counts: list[OrderCounts]) -> None:
+        self.totals = counts if self.totals is None else [merge(a, b) for a, b in zip(self.totals, counts)]
+        if self.max_memory is not None and sum(c.nbytes for c in self.totals) > self.max_memory:
+            if self._run_dir is None:
+                self._run_dir = tempfile.mkdtemp(prefix="garden-lm-counts-", dir=self.spill_dir)
+            self._runs.append(spill(self.totals, os.path.join(self._run_dir, f"run-{len(self._runs):05d}")))
+            self.spilled_runs += 1
+            self.totals = None
 
     def _flush(self) -> None:
         if not self._pending:
             return
         batch = count_batch(self._pending, self.order, self.bos, self.eos)
         self._pending, self._pending_tokens = [], 0
-        self.totals = batch if self.totals is None else [merge(a, b) for a, b in zip(self.totals, batch)]
+        self._add(batch)
 
     def finish(self) -> list[OrderCounts]:
         self._flush()
+        if self._runs:
+            runs = self._runs + ([self.totals] if self.totals is not None else [])
+            self.totals = merge_runs(runs)
+            self._runs = []
+            self.close()
         if self.totals is None:
             self.totals = count_batch([], self.order, self.bos, self.eos)
         return self.totals
+
+    def close(self) -> None:
+        """Remove the spilled runs (also after a failure)."""
+        if self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+            self._run_dir = None
 
 
 def save_counts(fh, counts: list[OrderCounts], sentences: int, tokens: int) -> None:

@@ -9,17 +9,22 @@ import numpy as np
 from garden.lm.arpa import read_arpa
 from garden.lm.model import NgramModel
 from garden.lm.normalize import Normalizer
+from garden.lm.transformer import is_transformer_path
 
 MODEL_FILE = "model.npz"
 KENLM_MAGIC = b"mmap lm "
 
 
 def resolve_path(path: str) -> str:
-    """A model directory (as `garden lm train -o DIR` writes) or a file."""
+    """A model directory (as `garden lm train -o DIR` writes), a file, or a transformer directory
+    (`garden train` run, checkpoint, exported HF folder), returned as is."""
+    if is_transformer_path(path):
+        return path
     if os.path.isdir(path):
         candidate = os.path.join(path, MODEL_FILE)
         if not os.path.isfile(candidate):
-            raise FileNotFoundError(f"{path}: no {MODEL_FILE} in this directory")
+            raise FileNotFoundError(f"{path}: no {MODEL_FILE} in this directory, and not a `garden train` "
+                                    "run, checkpoint or exported model folder")
         return candidate
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model not found: {path}")
@@ -27,7 +32,9 @@ def resolve_path(path: str) -> str:
 
 
 def model_kind(path: str) -> str:
-    """npz | arpa | kenlm, from the first bytes; ValueError for anything else."""
+    """npz | arpa | kenlm, from the first bytes; transformer for a model directory; ValueError for anything else."""
+    if is_transformer_path(path):
+        return "transformer"
     with open(path, "rb") as fh:
         head = fh.read(64)
     if head.startswith(b"PK"):
@@ -43,6 +50,10 @@ def load_model(path: str):
     """An object with `perplexity(texts)`, `score_texts(texts)` and `lines(text)`."""
     path = resolve_path(path)
     kind = model_kind(path)
+    if kind == "transformer":
+        from garden.lm.transformer import TransformerScorer  # imports torch: only for this kind
+
+        return TransformerScorer(path)
     if kind == "npz":
         with open(path, "rb") as fh:
             return NgramModel.from_bytes(fh.read())
