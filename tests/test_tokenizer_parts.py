@@ -124,7 +124,7 @@ def test_tokenize_streams_each_batch_to_disk(tmp_path):
         batch = pa.RecordBatch.from_pydict({"id": [f"{b}-{i}" for i in range(50)], "text": texts,
                                             "source": ["en"] * 50, "meta": ["{}"] * 50})
         op.scan(batch, ctx)
-        tmp_bins = [f for f in os.listdir(ctx.shard_dir) if f.startswith("en.bin.tmp")]
+        tmp_bins = [f for f in os.listdir(ctx.shard_dir) if f.startswith(".en.bin.garden-tmp-")]  # fs.temp_path
         sizes.append(os.path.getsize(os.path.join(ctx.shard_dir, tmp_bins[0])))
     assert sizes == sorted(sizes) and len(set(sizes)) == 4
     op.scan_end(ctx)
