@@ -14,6 +14,7 @@ from typing import IO, Iterator
 
 import numpy as np
 
+from garden.io import fs
 from garden.lm.hashing import rows_keys
 from garden.lm.model import NgramModel, OrderTable
 from garden.lm.normalize import Normalizer
@@ -23,14 +24,10 @@ SIDECAR = ".garden.json"
 
 
 def write_arpa(model: NgramModel, path: str) -> None:
-    """Write `path` and its sidecar, each atomically (local paths)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    """Write `path` and its sidecar, each atomically (Garden's one temp-file rule: fs.StagedFile)."""
+    fs.atomic_write_bytes(path + SIDECAR, json.dumps(sidecar(model)).encode())
+    with fs.StagedFile(path) as staged, open(staged.local, "w", encoding="utf-8") as fh:
         write_arpa_stream(model, fh)
-    with open(tmp + SIDECAR, "w", encoding="utf-8") as fh:
-        json.dump(sidecar(model), fh)
-    os.replace(tmp + SIDECAR, path + SIDECAR)
-    os.replace(tmp, path)
 
 
 def sidecar(model: NgramModel) -> dict:
