@@ -190,7 +190,9 @@ class RunFolder:
 
     def remove_step_outputs(self, label: str) -> None:
         """The files a global step recorded at the top level (tokens/, blend.json, ...)."""
-        files = self.marker.step_outputs.pop(label, [])
+        if label not in self.marker.step_outputs:
+            return
+        files = self.marker.step_outputs.pop(label)
         for rel in files:
             fs.remove(self.path(rel))
         for d in sorted({os.path.dirname(r) for r in files if "/" in r}, key=len, reverse=True):
