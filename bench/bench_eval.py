@@ -114,7 +114,7 @@ def _raw(run_dir: str, seq_len: int, batch: int, tokens: int, threads: int) -> N
 
 
 def main() -> None:
-    from bench_train import publish
+    from run_all import publish
 
     if len(sys.argv) > 1 and sys.argv[1] == "--raw":
         _raw(sys.argv[2], *map(int, sys.argv[3:7]))

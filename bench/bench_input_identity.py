@@ -64,10 +64,9 @@ def main() -> None:
     lines += ["", f"Sampled fingerprint reads {sum(e - s for s, e in identity._sample_ranges(size)) / 2**20:.1f} MiB "
               "of the file whatever its size. It misses only an edit that keeps size and mtime and touches none "
               "of the sampled bytes; `--verify-inputs` misses nothing and costs one more read of every input per run.", ""]
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "input_identity.md"), "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
-    print("\n".join(lines))
+    from run_all import publish
+
+    publish(lines, os.path.join(HERE, "results", "input_identity.md"))
 
 
 if __name__ == "__main__":

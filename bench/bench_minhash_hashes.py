@@ -170,10 +170,7 @@ def main() -> None:
               f"on {run_all.machine()}; "
               f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (shared machine: "
               "compare within a row, not across runs)._", ""] + body
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
-    print("\n".join(lines))
+    run_all.publish(lines, RESULTS)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def bench_generate(hf: Path, prompt_len: int, new_tokens: int, no_cache_tokens: 
 
 
 def main() -> None:
-    from bench_train import publish
+    from run_all import publish
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--presets", default="tiny,125m")

@@ -191,10 +191,9 @@ def main() -> None:
         f"| datatrove `PIIFormatter` | email, IPv4 | {len(speed_texts) / dt_seconds:,.0f} | {mb / dt_seconds:.2f} |",
         "",
     ]
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
-    print("\n".join(lines))
+    from run_all import publish
+
+    publish(lines, RESULTS)
 
 
 if __name__ == "__main__":

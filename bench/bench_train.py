@@ -128,17 +128,9 @@ def main() -> None:
         else:
             lines.append(f"| {r['layout']} | {r['nproc']} | {r['tokens_per_s']:,.0f} | "
                          f"{r['final_loss']:.4f} | {r['startup_s']} | {r['wall_s']:.1f} |")
+    from run_all import publish
+
     publish(lines, RESULTS, write=not args.no_write)
-
-
-def publish(lines: list[str], results: Path, write: bool) -> None:
-    """Print a bench's results table and (unless --no-write) save it as bench/results/*.md,
-    which run_all.py gathers into bench/RESULTS.md."""
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if write:
-        results.parent.mkdir(parents=True, exist_ok=True)
-        results.write_text(text)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,17 @@ def machine() -> str:
     return f"{cpu}, {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
+def publish(lines: list[str], results: "str | os.PathLike", write: bool = True) -> None:
+    """Print a bench's results table and (unless --no-write) save it as bench/results/*.md,
+    which run_all.py gathers into bench/RESULTS.md."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if write:
+        os.makedirs(os.path.dirname(os.fspath(results)), exist_ok=True)
+        with open(results, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
 def gather() -> None:
     parts = ["# Benchmark results\n", f"Machine: {machine()}\n",
              "Each section is written by one script under bench/ (`make bench` runs them all); "
