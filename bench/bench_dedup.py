@@ -298,7 +298,7 @@ def section_speed(args, lines: list[str]) -> None:
 def section_signatures(args, lines: list[str]) -> None:
     from datasketch import MinHash
 
-    from operators._minhash_signature import SCHEME, _identity, shingle_hashes, shingles, signatures
+    from operators.dedup import SCHEME, prehashed, shingle_hashes, shingles, signatures
 
     n = 2000 if args.quick else 10000
     with open(ensure_synthetic(10_000 if args.quick else 50_000), encoding="utf-8") as fh:
@@ -326,7 +326,7 @@ def section_signatures(args, lines: list[str]) -> None:
     def per_token_same_hash():
         out = []
         for hs in hashed:
-            m = MinHash(num_perm=128, seed=1, hashfunc=_identity, scheme=SCHEME)
+            m = MinHash(num_perm=128, seed=1, hashfunc=prehashed, scheme=SCHEME)
             for h in hs:
                 m.update(h)
             out.append(m.hashvalues)

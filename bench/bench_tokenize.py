@@ -73,7 +73,7 @@ def read_texts(paths: dict[str, str]) -> list[str]:
 
 
 def train_tokenizer(texts: list[str], out_dir: str) -> str:
-    from operators._tok_train import save_tokenizer_dir, train_bpe
+    from operators.tokens import save_tokenizer_dir, train_bpe
 
     tok = train_bpe(texts[::3], 32000, 2, "<|endoftext|>", [], {"cjk": "run", "digits": "individual"})
     return save_tokenizer_dir(tok, out_dir, "<|endoftext|>", [])

@@ -1,6 +1,6 @@
 """The 32-bit MinHash scheme minhash_dedup used before issue 12, kept for comparison only.
 
-Until then each n-gram's 64-bit hash (`operators._minhash_signature.ngram_hashes`, unchanged) was
+Until then each n-gram's 64-bit hash (`operators.dedup._signature.ngram_hashes`, unchanged) was
 folded to 32 bits (h ^ h >> 32, low half) and permuted with datasketch's default "affine32"
 scheme, giving uint32 signatures. Two different documents whose shingles collide in those 32 bits
 get identical signatures. bench/bench_minhash_hashes.py times this against the 64-bit scheme and
@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 from datasketch import MinHash
 
-from operators._minhash_signature import _identity, ngram_hashes
+from operators.dedup import prehashed, ngram_hashes
 
 _LOW32 = np.uint64(0xFFFFFFFF)
 
@@ -33,6 +33,6 @@ def signatures32(texts: Iterable[str], ngram: int, num_perm: int, seed: int) -> 
     sets = [shingle_hashes32(t, ngram) for t in texts]
     empty = np.array([not s for s in sets], dtype=bool)
     out = np.empty((len(sets), num_perm), dtype=np.uint32)
-    for i, mh in enumerate(MinHash.generator(sets, num_perm=num_perm, seed=seed, hashfunc=_identity)):
+    for i, mh in enumerate(MinHash.generator(sets, num_perm=num_perm, seed=seed, hashfunc=prehashed)):
         out[i] = mh.hashvalues
     return out, ~empty

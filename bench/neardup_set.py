@@ -22,7 +22,8 @@ from typing import Iterable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from operators._minhash_signature import CJK, shingles  # noqa: E402
+from garden.text import CJK
+from operators.dedup import shingles  # noqa: E402
 
 import regex  # noqa: E402
 

@@ -117,13 +117,13 @@ def _tokenized_sources(recipe: Recipe, op: OpSpec) -> tuple[set[str], str] | Non
     if tokens in ("", "auto"):
         sources = {i.source for i in recipe.inputs}
         if _splits_by_bucket(recipe, op):  # tokenize writes one dataset per `source:bucket`
-            from operators.perplexity import BUCKETS
+            from operators.selection.perplexity import BUCKETS
 
             return sources | {f"{s}:{b}" for s in sources for b in BUCKETS}, "the inputs' sources (and source:bucket)"
         return sources, "the inputs' sources"
     try:
         if fs.exists(tokens):
-            from operators._tok_blend import load_manifest
+            from operators.mix import load_manifest
 
             return set(load_manifest(tokens)["sources"]), f"the sources in {tokens}"
     except (OSError, ValueError, KeyError, TypeError):

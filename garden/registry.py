@@ -31,14 +31,19 @@ def _load() -> None:
         return
     import operators
 
-    # Every module of the `operators` package is a family of built-ins: adding a file is enough.
-    for info in sorted(pkgutil.iter_modules(operators.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
+    # Built-ins live in family packages (operators/<family>/); every public module of a family
+    # holds operators, so adding a file is enough. Private `_*` modules are the family's helpers.
+    for family in sorted(pkgutil.iter_modules(operators.__path__), key=lambda i: i.name):
+        if not family.ispkg or family.name.startswith("_"):
             continue
-        try:
-            importlib.import_module(f"operators.{info.name}")
-        except ImportError as exc:  # an optional dependency is missing
-            UNAVAILABLE[info.name] = str(exc)
+        package = importlib.import_module(f"operators.{family.name}")
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if info.name.startswith("_"):
+                continue
+            try:
+                importlib.import_module(f"operators.{family.name}.{info.name}")
+            except ImportError as exc:  # an optional dependency is missing
+                UNAVAILABLE[f"{family.name}.{info.name}"] = str(exc)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         obj = ep.load()
         if isinstance(obj, type) and issubclass(obj, Operator):

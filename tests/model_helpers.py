@@ -21,7 +21,7 @@ def write_word_tokenizer(directory: Path) -> Path:
     """tokenizer.json + transformers config files, written the way the data side writes them."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-    from operators._tok_train import save_tokenizer_dir
+    from operators.tokens import save_tokenizer_dir
 
     vocab = {"<|endoftext|>": EOD, **{f"t{i}": i for i in range(1, TOKENIZER_VOCAB)}}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
-from operators.basic import FieldFilter, LengthFilter, Normalize, Sample
+from operators.clean.basic import FieldFilter, LengthFilter, Normalize, Sample
 
 
 def doc(text, **meta):

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
-from operators.blocklist import Blocklist, UrlMatcher
+from operators.clean.blocklist import Blocklist, UrlMatcher
 
 
 def _check(text: str, meta: dict | None = None, **params):

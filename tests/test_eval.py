@@ -38,7 +38,7 @@ def _docs(name: str) -> list[str]:
 
 def _write_shard(prefix: Path, tok, texts: list[str], eod: int) -> dict:
     from garden.megatron_format import IndexedDatasetWriter
-    from operators._tok_encode import encode_flat
+    from operators.tokens import encode_flat
 
     flat, lengths = encode_flat(tok, texts, np.dtype(np.uint16), eod)
     w = IndexedDatasetWriter(str(prefix), np.uint16)
@@ -49,7 +49,7 @@ def _write_shard(prefix: Path, tok, texts: list[str], eod: int) -> dict:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Tokenizer, shards, blend.json, held-out text files, and a TP=1 and a TP=2 run."""
-    from operators._tok_train import save_tokenizer_dir, train_bpe
+    from operators.tokens import save_tokenizer_dir, train_bpe
 
     tmp = tmp_path_factory.mktemp("eval")
     data = tmp / "data"

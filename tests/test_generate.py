@@ -135,7 +135,7 @@ def test_sampling_settings():
 
 def test_stream_never_shows_half_a_character():
     """Byte-level BPE can split one UTF-8 character over tokens: the stream waits for it."""
-    from operators._tok_train import train_bpe
+    from operators.tokens import train_bpe
     from trainer.generate import TextStream
     from trainer.run_tokenizer import ModelTokenizer
 

@@ -10,11 +10,11 @@ from collections import Counter
 import pytest
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
-from operators._heur_ngrams import NgramIds
-from operators._heur_text import cjk_share, split_tokens, split_words
-from operators.c4 import C4Quality, count_sentences
-from operators.fineweb import FineWebQuality
-from operators.gopher import GopherQuality, GopherRepetition
+from operators.quality import NgramIds
+from operators.quality import cjk_share, split_tokens, split_words
+from operators.quality.c4 import C4Quality, count_sentences
+from operators.quality.fineweb import FineWebQuality
+from operators.quality.gopher import GopherQuality, GopherRepetition
 from garden.text import words as garden_words
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "cleaning_b")

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
-from operators.html import HtmlToText, html_to_text
+from operators.clean.html import HtmlToText, html_to_text
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "cleaning_a")
 

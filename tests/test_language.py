@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
-from operators._lid import UNDETERMINED, LanguageIdentifier, chunks_of, prose_of
+from operators.lang import UNDETERMINED, LanguageIdentifier, chunks_of, prose_of
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "cleaning_a")
 

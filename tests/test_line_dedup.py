@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import run_garden, write_jsonl, write_recipe
-from operators.line_dedup import split_units
+from operators.dedup.lines import split_units
 
 BOILER_EN = "Copyright (c) 2024 Example Corp. All rights reserved."
 BOILER_ZH = "版权所有，未经许可不得转载。"

@@ -5,7 +5,7 @@ import json
 import os
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
-from operators.line_filter import LineFilter
+from operators.quality.line_filter import LineFilter
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "cleaning_b")
 with open(os.path.join(FIX, "paragraphs.jsonl"), encoding="utf-8") as fh:

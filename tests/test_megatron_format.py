@@ -86,7 +86,7 @@ def test_data_side_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, garden.megatron_format, operators.tokenize, operators.mix, operators.tokenizer_train;"
+    code = ("import sys, garden.megatron_format, operators.tokens.tokenize, operators.mix.mix, operators.tokens.train_tokenizer;"
             "bad=[m for m in sys.modules if m.split('.')[0] in ('torch','megatron')]; print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -65,7 +65,7 @@ def test_disk_full_while_writing_a_stage_fingerprint(tmp_path, monkeypatch):
 def test_disk_full_while_tokenize_merges_then_resume(tmp_path, monkeypatch, tokenizer_file):
     """The driver concatenates the shards' tokens; a full disk there is a message, and once space is
     free the same command finishes from the completed shards."""
-    import operators.tokenize as tokenize
+    import operators.tokens.tokenize as tokenize
 
     inp = write_jsonl(tmp_path / "in.jsonl", DOCS)
     recipe = write_recipe(tmp_path, [{"tokenize": {"tokenizer": tokenizer_file}}], [{"path": inp, "source": "s"}])

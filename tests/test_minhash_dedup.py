@@ -143,7 +143,7 @@ def test_bad_keep_rule_fails_before_work(tmp_path):
 
 
 def test_bucket_with_two_clusters_splits_after_verification():
-    from operators._minhash_lsh import candidate_edges
+    from operators.dedup import candidate_edges
 
     # four docs share one bucket; signatures say {0, 1} and {2, 3} are two separate clusters
     sig = {0: np.zeros(16, np.uint32), 1: np.zeros(16, np.uint32),
@@ -158,7 +158,7 @@ def test_bucket_with_two_clusters_splits_after_verification():
 
 
 def test_union_find_keeper_independent_of_pair_order():
-    from operators._minhash_lsh import UnionFind
+    from operators.dedup import UnionFind
 
     pairs = [(5, 9), (9, 2), (7, 5), (11, 12)]
     scores = {5: 1.0, 9: 3.0, 2: 3.0, 7: 0.0, 11: 0.0, 12: 4.0}

@@ -39,8 +39,8 @@ def read_rejected(out_dir) -> list[dict]:
 
 @pytest.mark.parametrize("pair", COLLIDING_32BIT)
 def test_fixture_pair_collided_in_the_old_scheme_and_not_in_the_new(pair):
-    from operators._minhash_lsh import choose_bands
-    from operators._minhash_signature import band_hashes, estimated_jaccard, shingle_hashes, signatures
+    from operators.dedup import choose_bands
+    from operators.dedup import band_hashes, estimated_jaccard, shingle_hashes, signatures
 
     old = load_minhash32()
     a, b = pair
@@ -91,7 +91,7 @@ def test_unverified_merging_is_refused(tmp_path):
 
 
 def test_signatures_of_an_older_run_are_not_read_as_64_bit(tmp_path):
-    from operators._minhash_store import (SignatureReader, SignatureWriter, count_signatures, node_ids,
+    from operators.dedup import (SignatureReader, SignatureWriter, count_signatures, node_ids,
                                           refuse_older_signatures)
 
     sig_dir = tmp_path / "signatures"

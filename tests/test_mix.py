@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from garden.megatron_format import IndexedDatasetWriter
 from garden.operator import StageContext
 from garden.recipe import RecipeError, recipe_from_dict
-from operators._tok_blend import BlendError, empty_splits, plan
-from operators.mix import Curriculum, Mix
+from operators.mix import BlendError, empty_splits, plan
+from operators.mix.mix import Curriculum, Mix
 
 AVAILABLE = {"web": 1_000_000, "code": 200_000, "books": 50_000}
 

@@ -8,9 +8,9 @@ import pytest
 
 import pii_set
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
-from operators._pii_detect import KINDS, cn_id_valid, find_pii, luhn_valid
+from operators.pii import KINDS, cn_id_valid, find_pii, luhn_valid
 from garden.recipe import RecipeError, load_recipe
-from operators.pii import Pii
+from operators.pii.redact import Pii
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "cleaning_b")
 

@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, read_data, read_stats, run_garden, write_jsonl, write_recipe
-from operators._clf import MAX_TOKENS, NEWLINE_TOKEN, classifier_text, score_texts
-from operators._lid import load_fasttext
-from operators.quality_classifier import QualityClassifier, pareto_keep
+from operators.quality import MAX_TOKENS, NEWLINE_TOKEN, classifier_text, score_texts
+from operators.lang import load_fasttext
+from operators.quality.classifier import QualityClassifier, pareto_keep
 
 DATA = os.path.join(REPO, "recipes", "data", "classifier")
 

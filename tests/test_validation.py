@@ -170,7 +170,7 @@ def test_language_names_are_refused_with_a_code_suggestion(tmp_path, inp):
 
 
 def test_bcp47_tags_are_mapped_to_the_model_labels(tmp_path):
-    from operators._lid import default_model_path, model_labels, normalise_language
+    from operators.lang import default_model_path, model_labels, normalise_language
 
     labels = model_labels(default_model_path())
     assert len(labels) == 176 and "en" in labels and "wuu" in labels

@@ -196,7 +196,7 @@ def iter_documents(inp: EvalInput, codec: Codec) -> Iterator[EvalDoc]:
 
 
 def _encode(texts: list[str], codec: Codec) -> list[np.ndarray]:
-    from operators._tok_encode import encode_flat
+    from operators.tokens import encode_flat
 
     if codec.tokenizer is None:
         raise EvalInputError("text inputs need the run's tokenizer, which was not found (see above)")

@@ -105,7 +105,7 @@ def tokenizer_files(tok: ModelTokenizer, seq_len: int) -> dict[str, dict]:
     generation in transformers works (padding is masked, it never reaches the loss here).
     The tokenizer adds no special token itself (as in training): prepend bos by hand.
     """
-    from operators._tok_train import hf_config_files
+    from operators.tokens import hf_config_files
 
     eod = tok.eod_token
     specials = [t.content for t in tok.tokenizer.get_added_tokens_decoder().values()

@@ -46,7 +46,7 @@ def tokenizer_of_blend(blend: str | None) -> tuple[ModelTokenizer | None, str]:
         else fs.join(fs.dirname(blend), tok["path"])
     if not fs.exists(path):
         return None, f"tokenizer {path} (named by {blend}) does not exist"
-    from operators._tok_load import load_tokenizer
+    from operators.tokens import load_tokenizer
 
     try:
         tokenizer, info = load_tokenizer(path, tok.get("eod_token"))

@@ -32,7 +32,7 @@ def train(positive: tuple[str, ...], negative: tuple[str, ...], out: str, langs:
           max_docs: int | None, test_fraction: float, epoch: int, lr: float, word_ngrams: int, dim: int,
           bucket: int, quantize: bool, seed: int) -> None:
     """Train a positive-vs-negative fastText classifier; print and save held-out precision/recall/F1."""
-    from operators._clf import metrics_path, read_texts, train_classifier
+    from operators.quality import metrics_path, read_texts, train_classifier
 
     pos = _pick(list(read_texts(_expand(positive, "--positive"), text_field)), langs, max_docs, seed)
     neg = _pick(list(read_texts(_expand(negative, "--negative"), text_field)), langs, max_docs, seed)
@@ -68,7 +68,7 @@ def _expand(values: tuple[str, ...], option: str) -> list[str]:
 def _pick(texts: list[str], langs: tuple[str, ...], max_docs: int | None, seed: int) -> list[str]:
     """Documents in the wanted languages, at most max_docs of them, chosen by content hash (reproducible)."""
     if langs:
-        from operators._lid import LABEL_ALIASES, LanguageIdentifier
+        from operators.lang import LABEL_ALIASES, LanguageIdentifier
 
         wanted = {LABEL_ALIASES.get(code, code) for code in langs}
         found = LanguageIdentifier().predict(texts)

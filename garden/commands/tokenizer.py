@@ -60,7 +60,7 @@ def tokenizer() -> None:
 def train(inputs, output, vocab_size, min_frequency, sample_docs, balance_sources, special_tokens, eod_token, cjk,
           digits, seed, source, workers) -> None:
     """Train a tokenizer on INPUTS (jsonl/jsonl.gz/jsonl.zst/parquet) and print its compression report."""
-    from operators._tok_report import format_table
+    from operators.tokens import format_table
 
     params = {"vocab_size": vocab_size, "min_frequency": min_frequency, "sample_docs": sample_docs,
               "balance_sources": balance_sources, "special_tokens": list(special_tokens), "eod_token": eod_token,
@@ -87,7 +87,7 @@ def train(inputs, output, vocab_size, min_frequency, sample_docs, balance_source
 @click.option("--tokens", "show_tokens", is_flag=True, help="One line per token: id, token string, decoded text.")
 def encode(tokenizer_path, text, file_, show_tokens) -> None:
     """Encode TEXT with TOKENIZER (tokenizer.json, a directory, or GPT-2 vocab.json/encoder.json)."""
-    from operators._tok_load import load_tokenizer
+    from operators.tokens import load_tokenizer
 
     if text is None:
         if file_ is None:
@@ -119,8 +119,8 @@ def stats(tokenizer_path, inputs, docs, as_json) -> None:
     from garden.io.inputs import plan_inputs
     from garden.io.reader import ReadResult, read_shard
     from garden.recipe import InputSpec
-    from operators._tok_load import load_tokenizer
-    from operators._tok_report import CompressionReport, format_table
+    from operators.tokens import load_tokenizer
+    from operators.tokens import CompressionReport, format_table
 
     try:
         tok, _ = load_tokenizer(tokenizer_path)

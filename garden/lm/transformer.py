@@ -72,7 +72,7 @@ class TransformerScorer:
         return [line for line in text.split("\n") if line.strip()]
 
     def _tokens(self, texts: list[str]) -> list[np.ndarray]:
-        from operators._tok_encode import encode_flat
+        from operators.tokens import encode_flat
 
         flat, lengths = encode_flat(self.tokenizer, texts, np.dtype(np.int64), self.eod_id)
         return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []

@@ -91,7 +91,7 @@ def ngram_hashes(text: str, ngram: int) -> np.ndarray:
         return _fmix64(h + np.uint64(n))
 
 
-def _identity(value: int) -> int:
+def prehashed(value: int) -> int:
     return value
 
 
@@ -104,7 +104,7 @@ def signatures(texts: Iterable[str], ngram: int, num_perm: int, seed: int) -> tu
     sets = [shingle_hashes(t, ngram) for t in texts]
     empty = np.array([not s for s in sets], dtype=bool)
     out = np.empty((len(sets), num_perm), dtype=SIGNATURE_DTYPE)
-    for i, mh in enumerate(MinHash.generator(sets, num_perm=num_perm, seed=seed, hashfunc=_identity,
+    for i, mh in enumerate(MinHash.generator(sets, num_perm=num_perm, seed=seed, hashfunc=prehashed,
                                              scheme=SCHEME)):
         out[i] = mh.hashvalues
     return out, ~empty

@@ -12,7 +12,7 @@ from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
 from garden.shuffle import reduce_files, rows_for_shard
 from garden.text import normalize_key
-from operators.keep_rule import KeepRule, keeper_order
+from operators.dedup.keep_rule import KeepRule, keeper_order
 
 
 def text_hash(text: str) -> int:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
-from operators._heur_ngrams import duplicates
-from operators._heur_text import end_chars, is_cjk, split_tokens
+from operators.quality._heur_ngrams import duplicates
+from operators.quality._heur_text import end_chars, is_cjk, split_tokens
 
 
 @register

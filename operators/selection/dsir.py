@@ -25,7 +25,7 @@ from garden.io.writer import atomic_write_json
 from garden.lm.hashed_features import histogram, log_distribution, log_weights
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
-from operators._clf import read_texts
+from operators.quality import read_texts
 
 STATE_FILE = "dsir.json"
 RATIO_FILE = "log_ratio.npy"

@@ -14,8 +14,8 @@ import regex
 
 from garden.operator import Doc, Mapper
 from garden.registry import register
-from operators._heur_text import ends_sentence, enough_line_words
-from operators.c4 import CITATION_RE, POLICY_PHRASES
+from operators.quality._heur_text import ends_sentence, enough_line_words
+from operators.quality.c4 import CITATION_RE, POLICY_PHRASES
 
 _HAS_LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
 _BLANK_RUNS_RE = re.compile(r"\n{3,}")

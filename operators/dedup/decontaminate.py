@@ -20,7 +20,7 @@ from garden.io import fs
 from garden.io.inputs import open_decompressed
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
-from operators._minhash_signature import tokens
+from operators.dedup._signature import tokens
 
 _P = np.uint64(0x100000001B3)
 _M1 = np.uint64(0xFF51AFD7ED558CCD)

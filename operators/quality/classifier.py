@@ -10,8 +10,8 @@ import pyarrow as pa
 
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
-from operators._clf import POSITIVE, model_labels, score_texts
-from operators._lid import load_fasttext
+from operators.quality._clf import POSITIVE, model_labels, score_texts
+from operators.lang import load_fasttext
 
 
 def pareto_keep(doc_id: str, score: float, alpha: float, seed: int) -> bool:

@@ -11,9 +11,9 @@ from garden.io.writer import atomic_write_json
 from garden.executor.tasks import read_output
 from garden.operator import GlobalOp, StageContext
 from garden.registry import register
-from operators._tok_report import CompressionReport
-from operators._tok_sample import bottom_k, choose, doc_keys
-from operators._tok_train import DEFAULT_PRE_TOKENIZER, check_pre_tokenizer, save_tokenizer_dir, train_bpe
+from operators.tokens._report import CompressionReport
+from operators.tokens._sample import bottom_k, choose, doc_keys
+from operators.tokens._trainer import DEFAULT_PRE_TOKENIZER, check_pre_tokenizer, save_tokenizer_dir, train_bpe
 
 READ_COLUMNS = ("id", "text", "source", "meta", "lang")
 

@@ -18,7 +18,7 @@ from garden.io.writer import atomic_write_json
 from garden.lm import load_model, model_kind, perplexity_of, resolve_path
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
-from operators.train_lm import ALL, ARTIFACT
+from operators.selection.train_lm import ALL, ARTIFACT
 
 BUCKETS = ("head", "middle", "tail")
 CUTOFFS_FILE = "cutoffs.json"

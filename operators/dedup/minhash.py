@@ -20,11 +20,11 @@ from garden.io.writer import atomic_write_json, read_json, write_table
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
 from garden.shuffle import reduce_files, rows_for_shard
-from operators._minhash_lsh import UnionFind, candidate_edges, choose_bands, s_curve
-from operators._minhash_signature import band_hashes, estimated_jaccard, signatures
-from operators._minhash_store import (SignatureReader, SignatureWriter, count_signatures, node_ids,
+from operators.dedup._lsh import UnionFind, candidate_edges, choose_bands, s_curve
+from operators.dedup._signature import band_hashes, estimated_jaccard, signatures
+from operators.dedup._store import (SignatureReader, SignatureWriter, count_signatures, node_ids,
                                       refuse_older_signatures, split_nodes)
-from operators.keep_rule import KeepRule
+from operators.dedup.keep_rule import KeepRule
 
 PARTITION_BITS = 6  # 64 partitions: each holds ~1/64 of all band rows
 

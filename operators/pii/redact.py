@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
-from operators._pii_detect import DEFAULT_KINDS, KINDS, find_pii, redact
+from operators.pii._detect import DEFAULT_KINDS, KINDS, find_pii, redact
 
 PLACEHOLDERS = {
     "email": "<EMAIL>",

@@ -22,9 +22,9 @@ from garden.io.writer import atomic_write_json
 from garden.megatron_format import IndexedDatasetWriter, merge, token_dtype
 from garden.operator import GlobalOp, StageContext
 from garden.registry import register
-from operators._tok_encode import encode_flat, set_thread_pool_size
-from operators._tok_load import TokenizerInfo, load_tokenizer
-from operators.basic import stable_fraction
+from operators.tokens._encode import encode_flat, set_thread_pool_size
+from operators.tokens._load import TokenizerInfo, load_tokenizer
+from operators.clean.basic import stable_fraction
 
 SPLITS = ("train", "valid", "test")
 COUNTS_FILE = "counts.json"

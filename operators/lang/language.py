@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from garden.operator import Doc, Filter, ParamError, Verdict
 from garden.registry import register
-from operators._lid import (UNDETERMINED, LanguageIdentifier, default_model_path, labels_of, model_labels,
+from operators.lang._lid import (UNDETERMINED, LanguageIdentifier, default_model_path, labels_of, model_labels,
                            normalise_language)
 
 

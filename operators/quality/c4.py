@@ -11,7 +11,7 @@ import regex
 
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
-from operators._heur_text import ends_sentence, enough_line_words
+from operators.quality._heur_text import ends_sentence, enough_line_words
 
 CITATION_RE = regex.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", regex.IGNORECASE)
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")

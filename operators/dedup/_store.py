@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from garden.io import fs
-from operators._minhash_signature import SIGNATURE_DTYPE
+from operators.dedup._signature import SIGNATURE_DTYPE
 
 ROW_BITS = 40  # node id = shard << 40 | row: sorts in stable input order
 SUFFIX = ".u64"

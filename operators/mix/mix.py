@@ -7,7 +7,7 @@ from typing import ClassVar, Optional
 from garden.io import fs
 from garden.operator import GlobalOp, StageContext
 from garden.registry import register
-from operators._tok_blend import build_blend, check_phases, check_weights, load_manifest
+from operators.mix._blend import build_blend, check_phases, check_weights, load_manifest
 
 
 def _manifest(param: str, ctx: StageContext) -> tuple[str, dict]:

@@ -6,7 +6,7 @@ from typing import Callable, Iterable
 import numpy as np
 from datasketch.lsh import _optimal_param
 
-from operators._minhash_signature import estimated_jaccard
+from operators.dedup._signature import estimated_jaccard
 
 MAX_GROUP_ALL_PAIRS = 256  # bigger buckets whose members fail verification fall back to anchor edges
 

@@ -12,8 +12,8 @@ from typing import Optional
 
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
-from operators._heur_ngrams import NgramIds, duplicates
-from operators._heur_text import count_letterless, english_rules_apply, is_cjk, spaced_words, split_tokens, split_words
+from operators.quality._heur_ngrams import NgramIds, duplicates
+from operators.quality._heur_text import count_letterless, english_rules_apply, is_cjk, spaced_words, split_tokens, split_words
 
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 BULLETS = ("•", "-", "*", "‣", "◦", "●", "▪", "·")

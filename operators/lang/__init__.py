@@ -1,0 +1,8 @@
+"""Language identification (fastText lid.176 and compatible models) and the `language` filter.
+
+This `__init__` is the family's public face: code outside `operators/lang/` imports only
+from here (or from its public operator modules), never from its private `_*` modules."""
+
+from operators.lang._lid import LABEL_ALIASES, LanguageIdentifier, UNDETERMINED, chunks_of, default_model_path, load_fasttext, model_labels, normalise_language, prose_of
+
+__all__ = ['LABEL_ALIASES', 'LanguageIdentifier', 'UNDETERMINED', 'chunks_of', 'default_model_path', 'load_fasttext', 'model_labels', 'normalise_language', 'prose_of']
