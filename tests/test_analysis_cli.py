@@ -62,7 +62,10 @@ def test_totals_sources_and_languages(full):
     assert a["totals"]["quarantined"] == 1
     assert a["totals"]["sources"]["en"]["docs"] == 150 and a["totals"]["sources"]["zh"]["docs"] == 100
     assert a["languages"]["counts"] == {"en": 160, "zh": 100}  # the input's lang field
-    assert a["by_language"]["zh"]["stats"]["mean_word_len"]["median"] < 1.5 < a["by_language"]["en"]["stats"]["mean_word_len"]["median"]
+    # not measured where most words are CJK characters: only the two zh fortunes that are mostly shell code have one
+    assert a["by_language"]["zh"]["stats"]["mean_word_len"]["count"] == 2
+    assert a["by_language"]["en"]["stats"]["mean_word_len"]["median"] > 3
+    assert a["by_language"]["zh"]["stats"]["sentences"]["median"] >= 1
     assert os.path.exists(os.path.join(out, "report.html")) and os.path.exists(os.path.join(out, "sample_stats.parquet"))
     assert json.load(open(os.path.join(out, "analysis.json"), encoding="utf-8"))["totals"]["docs"] == 260
 

@@ -53,12 +53,19 @@ def _languages(a: dict) -> str:
     body += (f"<p class='note'>Label source: {esc(', '.join(f'{k}: {v:,}' for k, v in langs['label_from'].items()))} "
              "(column = the data's lang column, meta = the input record's lang field, "
              "language operator = detected here).</p>")
+    vs = langs.get("input_vs_detected")
+    if vs:
+        body += (f"<p>Language ID disagrees with the input's own label on {vs['disagree']:,} of {vs['docs']:,} sampled "
+                 f"documents ({pct(vs['share'])}).</p>")
+        body += table(["input label", "detected", "docs"], [[p["input"], p["detected"], p["docs"]] for p in vs["pairs"][:20]],
+                      numeric=[False, False, True])
     by = a["by_language"]
     rows = [[lang, v["docs"], pct(v["share"]), v["stats"].get("chars", {}).get("median"),
-             v["stats"].get("words", {}).get("median"), v["stats"].get("mean_word_len", {}).get("mean"),
+             v["stats"].get("words", {}).get("median"), v["stats"].get("sentences", {}).get("median"),
+             v["stats"].get("mean_word_len", {}).get("mean"),
              v["stats"].get("lang_score", {}).get("mean")] for lang, v in by.items()]
-    body += table(["language", "docs", "share", "median chars", "median words", "mean word length",
-                   "mean language score"], rows, numeric=[False, True, True, True, True, True, True])
+    body += table(["language", "docs", "share", "median chars", "median words", "median sentences", "mean word length",
+                   "mean language score"], rows, numeric=[False, True, True, True, True, True, True, True])
     body += "<h3>Median of every statistic per language (sample)</h3>" + _median_table(by, a["stat_names"], "language")
     return body
 
@@ -138,6 +145,12 @@ def _calibration(a: dict) -> str:
     body += table(["parameter", "recipe value", "drops", "target", "suggested", "suggested drops", "grid → share dropped"],
                   rows, numeric=[False, True, True, True, True, True, False])
     body += "<div class='grid'>" + "".join(charts) + "</div>"
+    if c.get("rules"):
+        rule_rows = [[r["op"], f"{r['dropped']:,} of {r['docs']:,}", pct(r["dropped"] / r["docs"] if r["docs"] else 0),
+                      ", ".join(f"{reason} {pct(k / r['docs'])}" for reason, k in r["reasons"].items()) or "—"]
+                     for r in c["rules"]]
+        body += "<h3>Which rule drops what (recipe values)</h3>" + table(
+            ["filter", "dropped", "share", "by rule"], rule_rows, numeric=[False, True, True, False])
     if c.get("written"):
         body += f"<p>Wrote <code>{esc(c['written']['path'])}</code>: " + esc("; ".join(c["written"]["changes"]) or "no change") + "</p>"
     if c["skipped"]:

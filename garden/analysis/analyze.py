@@ -33,13 +33,13 @@ def take_sample(tasks: list[SampleTask], n: int, seed: int, workers: Workers, pr
 
 
 def measure(sample: list[dict], tokenizer: str | None, workers: Workers, n_workers: int,
-            progress: Progress) -> tuple[list[dict], np.ndarray, dict]:
+            progress: Progress, detect_lang: bool = False) -> tuple[list[dict], np.ndarray, dict]:
     """Rows of measurements in sample order, MinHash signatures, and notes from optional helpers."""
     if not sample:
         return [], np.zeros((0, NUM_PERM), dtype=np.uint64), {}
     size = max(100, min(2000, len(sample) // max(1, n_workers * 6)))
     chunks = [sample[i:i + size] for i in range(0, len(sample), size)]
-    done = parallel(_indexed_annotate, [(k, c, tokenizer, True) for k, c in enumerate(chunks)], workers,
+    done = parallel(_indexed_annotate, [(k, c, tokenizer, True, detect_lang) for k, c in enumerate(chunks)], workers,
                      progress, "analyze: measure sample",
                      lambda a, r: (len(a[1]), sum(len(d.get("text") or "") for d in a[1])))
     results = dict(done)
@@ -54,8 +54,9 @@ def measure(sample: list[dict], tokenizer: str | None, workers: Workers, n_worke
     return rows, np.concatenate(sigs), notes
 
 
-def _indexed_annotate(k: int, docs: list[dict], tokenizer: str | None, minhash: bool) -> tuple[int, dict]:
-    return k, annotate_chunk(docs, tokenizer, minhash)
+def _indexed_annotate(k: int, docs: list[dict], tokenizer: str | None, minhash: bool,
+                      detect_lang: bool) -> tuple[int, dict]:
+    return k, annotate_chunk(docs, tokenizer, minhash, detect_lang)
 
 
 def tail_examples(rows: list[dict], names: list[str], per_tail: int = 2) -> dict[str, dict]:
@@ -76,8 +77,16 @@ def _languages(rows: list[dict]) -> dict:
     counts = Counter(r.get("lang") or "unknown" for r in rows)
     sources = Counter(r.get("lang_from") or "none" for r in rows)
     n = len(rows) or 1
-    return {"counts": dict(counts.most_common()), "shares": {k: v / n for k, v in counts.most_common()},
-            "label_from": dict(sources)}
+    out = {"counts": dict(counts.most_common()), "shares": {k: v / n for k, v in counts.most_common()},
+           "label_from": dict(sources)}
+    labelled = [r for r in rows if "lang_input" in r]
+    if labelled:  # --detect-lang: the input's own label against language ID
+        pairs = Counter((str(r["lang_input"]), str(r["lang"])) for r in labelled if r["lang_input"] != r["lang"])
+        out["input_vs_detected"] = {
+            "docs": len(labelled), "disagree": sum(pairs.values()),
+            "share": sum(pairs.values()) / len(labelled),
+            "pairs": [{"input": a, "detected": b, "docs": k} for (a, b), k in pairs.most_common()]}
+    return out
 
 
 def _tokens(rows: list[dict], chars: Counter) -> dict | None:
@@ -128,7 +137,7 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
                  write_recipe_path: str | None = None, calibration_docs: int = 2000,
                  calibrate_only: list[str] = (), dup_threshold: float = 0.8,
                  text_field: str = "text", progress: Progress | None = None,
-                 lm: dict[str, str] | None = None) -> dict:
+                 lm: dict[str, str] | None = None, detect_lang: bool = False) -> dict:
     """Analyse inputs (files, globs, run directories); returns analysis.json's content."""
     from garden.analysis import calibrate as cal
 
@@ -151,6 +160,8 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
         raise ValueError("--target-drop perplexity.*: needs --lm MODEL (the sample is scored with it)")
     if (parsed_targets or write_recipe_path) and recipe is None:
         raise ValueError("--target-drop (except perplexity.*, with --lm) and --write-recipe need --recipe")
+    if recipe is not None:
+        cal.check_targets(recipe, parsed_targets)  # before any reading: a typo costs nothing
     if tokenizer and not os.path.exists(tokenizer):
         raise FileNotFoundError(f"tokenizer file not found: {tokenizer}")
     tasks = plan_tasks(list(paths), text_field=text_field)
@@ -163,7 +174,7 @@ def run_analysis(paths: list[str], out_dir: str, sample_size: int = 10000, seed:
         timings["read_and_sample"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        rows, sigs, notes = measure(sample, tokenizer, pool, workers, progress)
+        rows, sigs, notes = measure(sample, tokenizer, pool, workers, progress, detect_lang)
         timings["measure"] = time.perf_counter() - t
         if lm:
             from garden.analysis.perplexity import add_perplexity

@@ -73,8 +73,10 @@ def _columns(op, kind: str) -> list[str]:
     return [n for n, t in outs.items() if pa.types.is_integer(t)]
 
 
-def add_language(docs: list[dict], rows: list[dict]) -> None:
-    """lang / lang_score: the document's column, else meta.lang, else the `language` operator."""
+def add_language(docs: list[dict], rows: list[dict], detect: bool = False) -> None:
+    """lang / lang_score: the document's column, else meta.lang, else the `language` operator.
+    With `detect`, the operator labels every document and the input's own label is kept beside
+    it (`lang_input`), so a wrong label in the input shows instead of being reported as truth."""
     need = []
     for doc, row in zip(docs, rows):
         lang = doc.get("lang")
@@ -86,21 +88,25 @@ def add_language(docs: list[dict], rows: list[dict]) -> None:
         else:
             row["lang_from"] = "column"
         row["lang"], row["lang_score"] = lang, _float(score)
-        if lang is None:
+        if detect:
+            row["lang_input"] = lang if lang is not None else "none"
+        if lang is None or detect:
             need.append((doc, row))
     if not need:
         return
     op = _operator("language")
     if op is None:
         for _, row in need:
-            row["lang"], row["lang_from"] = "unknown", "none"
+            if row["lang"] is None:
+                row["lang"], row["lang_from"] = "unknown", "none"
         return
     try:
         annotated = _run_operator(op, [d for d, _ in need])
     except Exception as exc:
         NOTES["language"] = f"language operator failed: {type(exc).__name__}: {exc}"
         for _, row in need:
-            row["lang"], row["lang_from"] = "unknown", "none"
+            if row["lang"] is None:
+                row["lang"], row["lang_from"] = "unknown", "none"
         return
     lang_col = "lang" if "lang" in (op.outputs or {}) else next(iter(_columns(op, "str")), "lang")
     score_col = "lang_score" if "lang_score" in (op.outputs or {}) else next(iter(_columns(op, "float")), "lang_score")
@@ -190,7 +196,8 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def annotate_chunk(docs: list[dict], tokenizer_path: str | None = None, minhash: bool = True) -> dict:
+def annotate_chunk(docs: list[dict], tokenizer_path: str | None = None, minhash: bool = True,
+                   detect_lang: bool = False) -> dict:
     """Rows of measurements for a chunk of sampled documents (plus MinHash signatures as bytes)."""
     rows = []
     for doc in docs:
@@ -202,7 +209,7 @@ def annotate_chunk(docs: list[dict], tokenizer_path: str | None = None, minhash:
             q = _meta(doc).get("quality_score")
         row["quality_score"] = _float(q)
         rows.append(row)
-    add_language(docs, rows)
+    add_language(docs, rows, detect_lang)
     add_pii(docs, rows)
     if tokenizer_path:
         add_tokens(docs, rows, tokenizer_path)

@@ -13,7 +13,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import regex
 
-from garden.text import words
+from garden.text import CJK, words
+
+SENTENCE_END_RE = regex.compile(r"[。！？]+|[.!?]+(?=[\s\"'”’)\]]*(?:\s|$))")
+CJK_CHAR_RE = regex.compile(rf"[{CJK}]")
 
 # one scan finds punctuation, symbols and digits; the few matches are then told apart by category
 MARKS_RE = regex.compile(r"[\p{P}\p{S}\p{Nd}]")
@@ -23,7 +26,8 @@ STATS: dict[str, tuple[str, str, bool]] = {
     "chars": ("characters", "len(text)", True),
     "words": ("words", "garden.text.words: letter/digit runs, each CJK character one word", True),
     "lines": ("lines", "newline-separated lines, blank ones included", True),
-    "mean_word_len": ("mean word length", "characters per word", False),
+    "sentences": ("sentences", "sentence ends: . ! ? followed by a space or the end, and CJK 。！？ (runs count once)", True),
+    "mean_word_len": ("mean word length", "characters per word; not measured for CJK text, where every character is a word", False),
     "mean_line_len": ("mean line length", "characters per line (without the newline)", False),
     "symbol_ratio": ("symbol ratio", "symbol characters (Unicode S*: # $ + < = > | ~ emoji …) / characters", False),
     "non_alnum_ratio": ("non-alphanumeric ratio", "punctuation and symbols / non-space characters", False),
@@ -78,7 +82,14 @@ def top_ngram_ratio(ws: Sequence[str], n: int, total_chars: int) -> float:
     return top_ngram_ratios(ws, (n,), total_chars)[n]
 
 
-def doc_stats(text: str) -> dict[str, float]:
+def count_sentences(text: str) -> int:
+    """Sentence ends (a text with words and no end mark is one sentence)."""
+    ends = len(SENTENCE_END_RE.findall(text))
+    tail = SENTENCE_END_RE.split(text)[-1] if text else ""
+    return ends + (1 if regex.search(r"\w", tail) else 0)
+
+
+def doc_stats(text: str) -> dict[str, float | None]:
     """The built-in statistics of one text (see STATS for definitions)."""
     n_chars = len(text)
     ws = words(text)
@@ -93,11 +104,13 @@ def doc_stats(text: str) -> dict[str, float]:
     stripped = [ln.strip() for ln in line_list if ln.strip()]
     dups = len(stripped) - len(set(stripped))
     tops = top_ngram_ratios(ws, (2, 3, 4), word_chars)
+    cjk_text = n_words > 0 and 2 * len(CJK_CHAR_RE.findall(text)) >= n_words  # most words are CJK characters
     return {
         "chars": n_chars,
         "words": n_words,
         "lines": n_lines,
-        "mean_word_len": word_chars / n_words if n_words else 0.0,
+        "sentences": count_sentences(text),
+        "mean_word_len": None if cjk_text else (word_chars / n_words if n_words else 0.0),
         "mean_line_len": sum(len(ln) for ln in line_list) / n_lines if n_lines else 0.0,
         "symbol_ratio": n_symbols / n_chars if n_chars else 0.0,
         "non_alnum_ratio": n_punct_sym / non_space if non_space else 0.0,

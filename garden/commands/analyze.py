@@ -33,11 +33,13 @@ import click
 @click.option("--lm", "lm", multiple=True, metavar="[LANG=]MODEL",
               help="Perplexity of each sampled document under this n-gram LM (train_lm / garden lm train, ARPA); "
                    "LANG= for the documents of one language (repeatable).")
+@click.option("--detect-lang", is_flag=True,
+              help="Label languages with language ID even where the input has a lang field, and report where they disagree.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_dir: str, tokenizer: str | None,
             workers: int, seed: int, targets: tuple[str, ...], write_recipe: str | None,
             calibrate_only: tuple[str, ...], calibration_docs: int,
-            dup_threshold: float, text_field: str, lm: tuple[str, ...], quiet: bool) -> None:
+            dup_threshold: float, text_field: str, lm: tuple[str, ...], detect_lang: bool, quiet: bool) -> None:
     """Analyse raw input (jsonl, jsonl.gz, jsonl.zst, parquet) or a run's data/: writes analysis.json + report.html."""
     from garden.analysis.analyze import run_analysis
     from garden.messages import os_error_message, printable
@@ -54,7 +56,7 @@ def analyze(paths: tuple[str, ...], sample_size: int, recipe: str | None, out_di
                               write_recipe_path=write_recipe, calibration_docs=calibration_docs,
                               calibrate_only=list(calibrate_only),
                               dup_threshold=dup_threshold, text_field=text_field, progress=progress,
-                              lm=parse_lm_options(list(lm)))
+                              lm=parse_lm_options(list(lm)), detect_lang=detect_lang)
     except (RecipeError, ValueError) as exc:
         _fail(printable(str(exc)), 2)
     except OSError as exc:  # no such input (2), or disk full / permissions while writing (1): one line each
@@ -78,8 +80,17 @@ def _print_summary(a: dict, out_dir: str) -> None:
                f"{a['sample']['docs']:,} sampled ({100 * a['sample']['fraction']:.1f}%)", err=True)
     langs = ", ".join(f"{k} {100 * v:.1f}%" for k, v in list(a["languages"]["shares"].items())[:6])
     click.echo(f"languages: {langs}", err=True)
+    vs = a["languages"].get("input_vs_detected")
+    if vs:
+        pairs = ", ".join(f"{p['input']}→{p['detected']} {p['docs']}" for p in vs["pairs"][:5])
+        click.echo(f"language ID disagrees with the input's label on {vs['disagree']:,} of {vs['docs']:,} sampled "
+                   f"documents ({100 * vs['share']:.1f}%)" + (f": {pairs}" if pairs else ""), err=True)
     click.echo(f"near-duplicates: {100 * near['sample_dup_rate']:.1f}% of the sample "
                f"(corpus estimate {100 * near['corpus_dup_rate_estimate']:.1f}%)", err=True)
+    for rule in (a.get("calibration") or {}).get("rules", []):
+        if rule["dropped"]:
+            top = ", ".join(f"{r} {100 * k / rule['docs']:.1f}%" for r, k in list(rule["reasons"].items())[:4])
+            click.echo(f"{rule['op']} drops {100 * rule['dropped'] / rule['docs']:.1f}% of the sample: {top}", err=True)
     for c in (a.get("calibration") or {}).get("curves", []):
         if c.get("suggested") is not None:
             warn = "" if c.get("reachable") else "  — target not reachable: other rules of this operator drop more"
