@@ -17,6 +17,8 @@ from operators.quality._heur_ngrams import duplicates
 from operators.quality._heur_text import is_cjk, split_tokens
 from operators.quality._published import FINEWEB_STOP_CHARS
 
+CLOSING_QUOTES = "\"'”’」』"
+
 
 @register
 class FineWebQuality(Filter):
@@ -28,6 +30,7 @@ class FineWebQuality(Filter):
     line_punct_thr: float = 0.12
     line_punct_exclude_zero: bool = False
     stop_chars: Optional[str] = None
+    count_closing_quotes: bool = False
     short_line_thr: float = 0.67
     short_line_length: int = 30
     short_line_length_cjk: int = 10
@@ -39,6 +42,8 @@ class FineWebQuality(Filter):
         "stop_chars": "the characters a line must end in to count for line_punct_thr; null = FineWeb-2's "
                       "published list (159 sentence terminators: . ! ? 。 ！ ？ । ؟ ...; a closing quote or "
                       "an ellipsis does not count); the English FineWeb release used \".'\\\"!?\"",
+        "count_closing_quotes": "also count a line ending in a closing quote (\" ' ” ’ 」 』) as terminated, "
+                                "as Garden did before it followed FineWeb-2 (dialogue: 他说：“好。”)",
         "short_line_thr": "share of lines of ≤ short_line_length characters above → short_line_ratio",
         "short_line_length": "a line this long or shorter is short",
         "short_line_length_cjk": "the same for CJK documents (characters)",
@@ -52,12 +57,16 @@ class FineWebQuality(Filter):
             raise ParamError("stop_chars", "stop_chars is empty: no line could count as terminated; "
                                            "null means FineWeb-2's published list")
 
+    def setup(self) -> None:
+        ends = FINEWEB_STOP_CHARS if self.stop_chars is None else frozenset(self.stop_chars)
+        self._ends = ends | frozenset(CLOSING_QUOTES) if self.count_closing_quotes else ends
+
     def keep(self, doc: Doc) -> Verdict:
         text = doc["text"]
         lines = [line for line in text.split("\n") if line.strip()]
         if not lines:
             return "empty"
-        ends = FINEWEB_STOP_CHARS if self.stop_chars is None else self.stop_chars
+        ends = self._ends
         ratio = sum(1 for line in lines if line[-1] in ends) / len(lines)
         if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
             return "line_punct_ratio"
