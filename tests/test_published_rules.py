@@ -295,7 +295,12 @@ def redact(text: str, **params) -> str:
     ("Joe Smith <email@example.com>", "Joe Smith <<EMAIL>>"),
     ("email..email@example.com", "<EMAIL>"),
     ("first.last+tag@mail.example.co.uk", "<EMAIL>"),
+    ("email@example@example.com", "email@<EMAIL>"),
     # not addresses: left alone
+    ("linux netconsole=4444@10.0.0.1/eth1", "linux netconsole=4444@<IP_ADDRESS>/eth1"),  # a port at an address
+    ("inet:10002@127.0.0.1", "inet:10002@127.0.0.1"),
+    ("ACPI \\_SB.PCI0.CIO2.port@1.endpoint@0", "ACPI \\_SB.PCI0.CIO2.port@1.endpoint@0"),  # a firmware path
+    ("username map = %u@afs.samba.org", "username map = %u@afs.samba.org"),         # a template
     ("email.@example.com", "email.@example.com"),
     ("email@example", "email@example"),
     ("email@-example.com", "email@-example.com"),

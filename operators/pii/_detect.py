@@ -28,11 +28,12 @@ _IPV4_DOTTED = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
 # local@domain, where the domain is a host name, a bare IPv4 address or a bracketed literal
 # ([1.2.3.4], [IPv6:...]). The local part may start with an underscore (_______@example.com) and
 # may follow a dot (.email@example.com: the address after the dot is found); it ends in no dot.
+# No address is followed by another @ (firmware paths such as port@1.endpoint@0).
 EMAIL_RE = re.compile(
-    r"(?<![A-Za-z0-9_])[A-Za-z0-9_](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?@"
-    r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
-    rf"|{_IPV4_DOTTED}(?![0-9A-Za-z\-]|\.\d)"
-    rf"|\[(?:{_IPV4_DOTTED}|IPv6:[0-9A-Fa-f:.]{{2,45}})\])")
+    r"(?<![A-Za-z0-9_%+\-])[A-Za-z0-9_](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?@"
+    r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-@])"
+    rf"|(?P<ip>{_IPV4_DOTTED})(?![0-9A-Za-z\-@]|\.\d)"
+    rf"|\[(?:(?P<bracket_ip>{_IPV4_DOTTED})|IPv6:[0-9A-Fa-f:.]{{2,45}})\])")
 URL_RE = re.compile(r"(?<![A-Za-z0-9])(?:(?:https?|ftp)://|www\.)[^\s<>\"'`\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+",
                     re.IGNORECASE)
 _URL_TRAIL = ".,;:!?)]}'\""
@@ -250,6 +251,11 @@ def _country_code_known(raw: str) -> bool:
 
 def _emails(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
     for m in _scan(EMAIL_RE, text, windows):
+        ip = m.group("ip") or m.group("bracket_ip")
+        if ip:
+            local = text[m.start():text.index("@", m.start())]
+            if not any(c.isalpha() for c in local) or _not_a_host(text, m.end(), ip):
+                continue  # netconsole=4444@10.0.0.1, inet:10002@127.0.0.1: a port at an address
         yield m.start(), m.end()
 
 
