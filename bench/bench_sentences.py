@@ -31,7 +31,7 @@ sys.path.insert(0, ROOT)
 
 import operators.quality.c4 as c4  # noqa: E402
 from garden.sentences import count_sentences  # noqa: E402
-from operators.quality._heur_text import end_chars, ends_sentence, lang_of  # noqa: E402
+from operators.quality import end_chars, ends_sentence, lang_of  # noqa: E402
 from operators.quality.fineweb import FineWebQuality  # noqa: E402
 
 CORPORA = "/work/shared/corpora"

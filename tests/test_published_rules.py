@@ -245,7 +245,7 @@ def test_fineweb_closing_quote_is_not_terminal_punctuation():
 
 
 def test_fineweb_published_terminal_characters():
-    from operators.quality._published import FINEWEB_STOP_CHARS
+    from operators.quality import FINEWEB_STOP_CHARS
 
     assert len(FINEWEB_STOP_CHARS) == 159
     assert set(".!?。！？．।॥؟۔።‼⁉") <= FINEWEB_STOP_CHARS
