@@ -167,7 +167,7 @@ def test_c4_quotes_and_cjk_sentences():
 
 def test_sentence_language_codes():
     assert splitter_lang("") == "en" and splitter_lang("und") == "en" and splitter_lang("zh-Hans") == "zh"
-    assert splitter_lang("ca") == "es" and splitter_lang("DE") == "de"
+    assert splitter_lang("ca") == "de" and splitter_lang("da") == "de" and splitter_lang("DE") == "de"
     assert count_sentences("") == 0 and count_sentences("   ") == 0 and count_sentences("no stop") == 1
     text = "First one. Second one! Third one?"
     assert "".join(split_sentences(text)) == text  # non-destructive
