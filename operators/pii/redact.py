@@ -45,8 +45,9 @@ class Pii(Filter):
         "placeholders": "override placeholders per kind, e.g. {email: '[email]'}",
         "drop_min": "mode drop: drop documents with at least this many findings",
         "keep_private_ips": "leave addresses of private networks alone (RFC 1918: 10/8, 172.16/12, 192.168/16; "
-                            "IPv6 fc00::/7), as datatrove does by default; off: they are redacted like any "
-                            "address (user@10.0.0.7 is an e-mail address either way)",
+                            "IPv6 fc00::/7; datatrove's default keeps these and every other non-public address); "
+                            "off (default): they are redacted like any address. user@10.0.0.7 is an e-mail "
+                            "address either way",
     }
 
     @staticmethod
