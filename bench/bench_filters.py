@@ -47,11 +47,11 @@ words are runs of letters/digits (CJK characters one by one) and never punctuati
 - **gopher_quality**: the alphabetic-word share counts punctuation tokens in the denominator as
   datatrove does; spaCy splits more (`foo_bar`, `--option`, URLs into several tokens), so datatrove
   drops more markup-heavy pages.
-- **fineweb_quality**: Garden counts a line ending in a closing quote as terminated (FineWeb's
-  published stop characters include `"` and `'`; datatrove's current default is Unicode
-  sentence terminators only), so fewer quote-ending fortunes fail `line_punct_ratio`; the list
-  ratio divides by a token count that splits less than spaCy (hyphenated words stay one token).
-- **c4_quality**: sentences are counted by a terminal-punctuation rule, not spaCy's sentencizer.
+- **fineweb_quality**: both tools now use FineWeb-2's terminal characters (no quotes; Garden
+  counted closing quotes before, see docs/published-rules.md); the list ratio divides by a token
+  count that splits less than spaCy (hyphenated words stay one token).
+- **c4_quality**: sentences are split by sentencex (rule-based, per language), not by datatrove's
+  tokenizer; abbreviations end no sentence in either.
 """
 
 DT_PIPELINE = r'''

@@ -23,17 +23,24 @@ class Span:
     kind: str
 
 
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4_DOTTED = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
+# local@domain, where the domain is a host name, a bare IPv4 address or a bracketed literal
+# ([1.2.3.4], [IPv6:...]). The local part may start with an underscore (_______@example.com) and
+# may follow a dot (.email@example.com: the address after the dot is found); it ends in no dot.
+# No address is followed by another @ (firmware paths such as port@1.endpoint@0).
 EMAIL_RE = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])")
+    r"(?<![A-Za-z0-9_%+\-])[A-Za-z0-9_](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?@"
+    r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-@])"
+    rf"|(?P<ip>{_IPV4_DOTTED})(?![0-9A-Za-z\-@]|\.\d)"
+    rf"|\[(?:(?P<bracket_ip>{_IPV4_DOTTED})|IPv6:[0-9A-Fa-f:.]{{2,45}})\])")
 URL_RE = re.compile(r"(?<![A-Za-z0-9])(?:(?:https?|ftp)://|www\.)[^\s<>\"'`\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+",
                     re.IGNORECASE)
 _URL_TRAIL = ".,;:!?)]}'\""
 CN_ID_RE = re.compile(r"(?<![0-9A-Za-z])[1-8]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]"
                       r"(?![0-9A-Za-z])")
 CARD_RE = re.compile(r"(?<![0-9A-Za-z.,\-])\d(?:[ \-]?\d){12,18}(?![0-9A-Za-z]|[.,]\d)")
-IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-                     r"(?![0-9A-Za-z]|\.\d)")
+IPV4_RE = re.compile(rf"(?<![0-9A-Za-z.]){_IPV4_DOTTED}(?![0-9A-Za-z]|\.\d)")
 IPV6_RE = re.compile(r"(?<![0-9A-Za-z:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\.\d{1,3}){0,3}")
 PHONE_INTL_RE = re.compile(r"(?<![0-9A-Za-z+])(?:\+[1-9]\d{0,2}|\(\+[1-9]\d{0,2}\))(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}"
                            r"(?![0-9A-Za-z]|[.,]\d)")
@@ -107,6 +114,20 @@ def _card_grouping(raw: str, sep: str) -> bool:
     return len(sizes) >= 3 and all(n == 4 for n in sizes[:-1]) and 1 <= sizes[-1] <= 4
 
 
+# RFC 1918 private IPv4 networks, and their IPv6 counterpart (RFC 4193 unique local addresses).
+_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+
+
+def is_private_address(address: str) -> bool:
+    """In a private network (10/8, 172.16/12, 192.168/16, fc00::/7; also IPv4-mapped IPv6): reachable
+    only inside one site. datatrove's PII formatter leaves these (and every other non-public
+    address) alone by default."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == net.version and ip in net for net in _PRIVATE_NETS)
+
+
 def _not_a_host(text: str, end: int, address: str) -> bool:
     """Loopback, unspecified, multicast, reserved (netmasks) addresses and CIDR network addresses
     (192.168.0.0/16: host bits zero) name no one's machine."""
@@ -152,7 +173,7 @@ def _cn_ids(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
             yield m.start(), m.end()
 
 
-def _ipv4(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+def _ipv4(text: str, windows: Windows, keep_private: bool = False) -> Iterator[tuple[int, int]]:
     for m in _scan(IPV4_RE, text, windows):
         octets = m.group().split(".")
         if all(len(o) == 1 for o in octets):
@@ -161,10 +182,12 @@ def _ipv4(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
             continue
         if octets[0] == "0" or _TITLE_AFTER_RE.match(text, m.end()) or _not_a_host(text, m.end(), m.group()):
             continue
+        if keep_private and is_private_address(m.group()):
+            continue
         yield m.start(), m.end()
 
 
-def _ipv6(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
+def _ipv6(text: str, windows: Windows, keep_private: bool = False) -> Iterator[tuple[int, int]]:
     for m in _scan(IPV6_RE, text, windows):
         cand = m.group().rstrip(":.")
         end = m.start() + len(cand)
@@ -182,6 +205,8 @@ def _ipv6(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
         except ValueError:
             continue
         if "." not in cand and _not_a_host(text, end, cand):
+            continue
+        if keep_private and is_private_address(cand):
             continue
         yield m.start(), end
 
@@ -226,6 +251,11 @@ def _country_code_known(raw: str) -> bool:
 
 def _emails(text: str, windows: Windows) -> Iterator[tuple[int, int]]:
     for m in _scan(EMAIL_RE, text, windows):
+        ip = m.group("ip") or m.group("bracket_ip")
+        if ip:
+            local = text[m.start():text.index("@", m.start())]
+            if not any(c.isalpha() for c in local) or _not_a_host(text, m.end(), ip):
+                continue  # netconsole=4444@10.0.0.1, inet:10002@127.0.0.1: a port at an address
         yield m.start(), m.end()
 
 
@@ -271,8 +301,14 @@ _FINDERS: dict[str, tuple[str, Callable[[str, Windows], Iterator[tuple[int, int]
 }
 
 
-def find_pii(text: str, kinds: list[str]) -> list[Span]:
-    """Non-overlapping spans of personal data, sorted by position; on overlap the earlier kind in KINDS wins."""
+_IP_KINDS = ("ipv4", "ipv6")
+
+
+def find_pii(text: str, kinds: list[str], keep_private_ips: bool = False) -> list[Span]:
+    """Non-overlapping spans of personal data, sorted by position; on overlap the earlier kind in KINDS wins.
+
+    keep_private_ips: do not report IP addresses of private networks (is_private_address).
+    """
     windows: dict[str, Windows] = {}
     taken: list[Span] = []
     for kind in KINDS:
@@ -284,7 +320,8 @@ def find_pii(text: str, kinds: list[str]) -> list[Span]:
             windows[group] = _windows(seed, text, before, after)
         if not windows[group]:
             continue
-        for start, end in finder(text, windows[group]):
+        found = finder(text, windows[group], keep_private_ips) if kind in _IP_KINDS else finder(text, windows[group])
+        for start, end in found:
             if not any(start < s.end and s.start < end for s in taken):
                 taken.append(Span(start, end, kind))
     taken.sort(key=lambda s: s.start)

@@ -37,12 +37,17 @@ class Pii(Filter):
     kinds: list[str] = DEFAULT_KINDS
     placeholders: dict[str, str] = {}
     drop_min: int = 1
+    keep_private_ips: bool = False
     param_docs = {
         "mode": "replace: put typed placeholders (<EMAIL>, <PHONE>, ...) in the text; drop: drop the document "
                 "(its rejected copy is redacted); annotate: only add the pii/pii_count columns",
         "kinds": f"what to look for, any of {list(KINDS)} (url is off by default)",
         "placeholders": "override placeholders per kind, e.g. {email: '[email]'}",
         "drop_min": "mode drop: drop documents with at least this many findings",
+        "keep_private_ips": "leave addresses of private networks alone (RFC 1918: 10/8, 172.16/12, 192.168/16; "
+                            "IPv6 fc00::/7; datatrove's default keeps these and every other non-public address); "
+                            "off (default): they are redacted like any address. user@10.0.0.7 is an e-mail "
+                            "address either way",
     }
 
     @staticmethod
@@ -62,7 +67,7 @@ class Pii(Filter):
 
     def keep(self, doc: Doc) -> Verdict:
         text = doc["text"] or ""
-        spans = find_pii(text, self._kinds)
+        spans = find_pii(text, self._kinds, keep_private_ips=self.keep_private_ips)
         counts: dict[str, int] = {}
         for span in spans:
             counts[span.kind] = counts.get(span.kind, 0) + 1

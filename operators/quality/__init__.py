@@ -8,3 +8,9 @@ from operators.quality._heur_ngrams import NgramIds
 from operators.quality._heur_text import cjk_share, split_tokens, split_words
 
 __all__ = ['MAX_TOKENS', 'NEWLINE_TOKEN', 'NgramIds', 'cjk_share', 'classifier_text', 'metrics_path', 'read_texts', 'score_texts', 'split_tokens', 'split_words', 'train_classifier']
+
+# What the published-rules tests and the sentence bench compare against.
+from operators.quality._heur_text import end_chars, ends_sentence, lang_of  # noqa: E402
+from operators.quality._published import FINEWEB_EN_STOP_CHARS, FINEWEB_STOP_CHARS  # noqa: E402
+
+__all__ += ['FINEWEB_EN_STOP_CHARS', 'FINEWEB_STOP_CHARS', 'end_chars', 'ends_sentence', 'lang_of']

@@ -4,6 +4,8 @@
 punctuation, ≥ 3 words, no javascript/policy lines, no overlong words) and drops the page for
 lorem ipsum, a curly bracket or fewer than 5 sentences in the kept lines. It does not rewrite
 the text: the line cleanup itself is the `line_filter` mapper, so each step stays traceable.
+Sentences are split per language by garden.sentences (C4 used NLTK punkt), and only as far as
+the rule needs: every kept line holds a sentence, so a page with 5 kept lines is never split.
 """
 from __future__ import annotations
 
@@ -11,20 +13,28 @@ import regex
 
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
-from operators.quality._heur_text import ends_sentence, enough_line_words
+from garden.sentences import count_sentences  # noqa: F401  (also C4's sentence count for callers)
+from operators.quality._heur_text import ends_sentence, enough_line_words, lang_of
 
 CITATION_RE = regex.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", regex.IGNORECASE)
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
-# A sentence ends at . ! ? (and their relatives) followed by space or the end, or at a CJK full stop.
-_SENTENCE_END_RE = regex.compile(
-    r"""(?:[.!?‼⁇⁈⁉]+['"”’)\]]*(?=\s|$))|(?:[。！？]+[”’」』）]*)|(?:[\p{Sentence_Terminal}&&[^.!?。！？．]]+(?=\s|$))""",
-    flags=regex.V1,
-)
 
 
-def count_sentences(line: str) -> int:
-    """Sentences in a line: terminal punctuation marks that end a sentence; at least 1 for a non-empty line."""
-    return max(1, len(_SENTENCE_END_RE.findall(line))) if line else 0
+def enough_sentences(lines: list[str], lang: str, minimum: int) -> bool:
+    """At least `minimum` sentences in `lines` (non-blank), splitting as few lines as possible.
+
+    Each line holds at least one sentence, so lines are split only while the lines not yet
+    split could not make up the rest: at most minimum - 1 splits, none when len(lines) >= minimum.
+    The answer is the one a full count would give.
+    """
+    if len(lines) >= minimum:
+        return True
+    total = 0
+    for i, line in enumerate(lines):
+        total += count_sentences(line, lang)
+        if total + len(lines) - i - 1 >= minimum:
+            return True
+    return False
 
 
 @register
@@ -43,8 +53,12 @@ class C4Quality(Filter):
     filter_policy: bool = True
     remove_citations: bool = True
     param_docs = {
-        "filter_no_terminal_punct": "lines not ending in terminal punctuation (. ! ? \" ' 。！？ …) are not kept",
-        "min_num_sentences": "fewer sentences in kept lines → too_few_sentences (0 disables)",
+        "filter_no_terminal_punct": "lines not ending in terminal punctuation are not kept: C4's . ! ? \" ' plus "
+                                    "every Unicode sentence terminator (。！？ । ؟ ...) and the closing quotes ” ’ 」 』; "
+                                    "a line ending in an ellipsis (... or …) is not kept",
+        "min_num_sentences": "fewer sentences in kept lines → too_few_sentences (0 disables); sentences as "
+                             "sentencex splits them for the document's `lang` (abbreviations such as Dr. or "
+                             "p.m. do not end one; 。！？ do), English rules when `lang` is unknown",
         "min_words_per_line": "lines with fewer words are not kept (CJK characters count as words)",
         "max_word_length": "lines with a longer whitespace token are not kept (0 disables)",
         "filter_lorem_ipsum": "a kept line containing 'lorem ipsum' → lorem_ipsum",
@@ -56,7 +70,7 @@ class C4Quality(Filter):
 
     def keep(self, doc: Doc) -> Verdict:
         text = doc["text"]
-        sentences = 0
+        kept: list[str] = []
         for raw in text.splitlines():
             line = raw.strip()
             if not line:
@@ -79,7 +93,8 @@ class C4Quality(Filter):
                 return "curly_bracket"
             if self.filter_policy and any(p in lower for p in POLICY_PHRASES):
                 continue
-            sentences += count_sentences(line)
-        if sentences < self.min_num_sentences:
+            if line.strip():  # citations removed, nothing may be left
+                kept.append(line)
+        if not enough_sentences(kept, lang_of(doc), self.min_num_sentences):
             return "too_few_sentences"
         return True

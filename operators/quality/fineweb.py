@@ -2,15 +2,22 @@
 
 Published defaults: drop when ≤ 12 % of lines end in terminal punctuation, > 67 % of lines are
 ≤ 30 characters, ≥ 1 % of characters are in duplicated lines, or newlines / words > 0.3.
-Language-aware: CJK terminal marks count, words are CJK characters, and a CJK line is short
-below `short_line_length_cjk` characters (a CJK character carries about a word).
+Terminal punctuation is FineWeb-2's published list (sentence terminators of many scripts, CJK
+。！？ included, no quotes); `stop_chars` replaces it. Language-aware: words are CJK characters,
+and a CJK line is short below `short_line_length_cjk` characters (a CJK character carries about
+a word).
 """
 from __future__ import annotations
 
-from garden.operator import Doc, Filter, Verdict
+from typing import Optional
+
+from garden.operator import Doc, Filter, ParamError, Verdict
 from garden.registry import register
 from operators.quality._heur_ngrams import duplicates
-from operators.quality._heur_text import end_chars, is_cjk, split_tokens
+from operators.quality._heur_text import is_cjk, split_tokens
+from operators.quality._published import FINEWEB_STOP_CHARS
+
+CLOSING_QUOTES = "\"'”’」』"
 
 
 @register
@@ -22,6 +29,8 @@ class FineWebQuality(Filter):
                     "new_line_ratio": (0, None), "short_line_length": (0, None), "short_line_length_cjk": (0, None)}
     line_punct_thr: float = 0.12
     line_punct_exclude_zero: bool = False
+    stop_chars: Optional[str] = None
+    count_closing_quotes: bool = False
     short_line_thr: float = 0.67
     short_line_length: int = 30
     short_line_length_cjk: int = 10
@@ -30,6 +39,11 @@ class FineWebQuality(Filter):
     param_docs = {
         "line_punct_thr": "share of non-blank lines ending in terminal punctuation below → line_punct_ratio",
         "line_punct_exclude_zero": "do not drop documents with no such line at all",
+        "stop_chars": "the characters a line must end in to count for line_punct_thr; null = FineWeb-2's "
+                      "published list (159 sentence terminators: . ! ? 。 ！ ？ । ؟ ...; a closing quote or "
+                      "an ellipsis does not count); the English FineWeb release used \".'\\\"!?\"",
+        "count_closing_quotes": "also count a line ending in a closing quote (\" ' ” ’ 」 』) as terminated, "
+                                "as Garden did before it followed FineWeb-2 (dialogue: 他说：“好。”)",
         "short_line_thr": "share of lines of ≤ short_line_length characters above → short_line_ratio",
         "short_line_length": "a line this long or shorter is short",
         "short_line_length_cjk": "the same for CJK documents (characters)",
@@ -37,12 +51,22 @@ class FineWebQuality(Filter):
         "new_line_ratio": "newlines per token (words and punctuation, as published) above → list_ratio",
     }
 
+    @staticmethod
+    def validate_params(params: dict) -> None:
+        if params.get("stop_chars") == "":
+            raise ParamError("stop_chars", "stop_chars is empty: no line could count as terminated; "
+                                           "null means FineWeb-2's published list")
+
+    def setup(self) -> None:
+        ends = FINEWEB_STOP_CHARS if self.stop_chars is None else frozenset(self.stop_chars)
+        self._ends = ends | frozenset(CLOSING_QUOTES) if self.count_closing_quotes else ends
+
     def keep(self, doc: Doc) -> Verdict:
         text = doc["text"]
         lines = [line for line in text.split("\n") if line.strip()]
         if not lines:
             return "empty"
-        ends = end_chars()
+        ends = self._ends
         ratio = sum(1 for line in lines if line[-1] in ends) / len(lines)
         if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
             return "line_punct_ratio"
