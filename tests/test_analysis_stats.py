@@ -53,7 +53,7 @@ def test_chinese_counts_each_character_as_a_word():
     assert s["mean_line_len"] == pytest.approx(125 / 7)
     assert s["words"] == 96
     assert s["mean_word_len"] is None  # every CJK character is a word: a mean word length says nothing
-    assert s["sentences"] == 4  # three closed by 。, then the attribution line with no end mark (hand-checked)
+    assert s["sentences"] == 5  # the title line, three sentences closed by 。, the attribution line (hand-checked)
     assert s["non_alnum_ratio"] == pytest.approx(11 / 117)
     assert s["symbol_ratio"] == 0
     assert s["dup_line_ratio"] == 0

@@ -13,9 +13,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import regex
 
+from garden.sentences import count_sentences
 from garden.text import CJK, words
 
-SENTENCE_END_RE = regex.compile(r"[。！？]+|[.!?]+(?=[\s\"'”’)\]]*(?:\s|$))")
 CJK_CHAR_RE = regex.compile(rf"[{CJK}]")
 
 # one scan finds punctuation, symbols and digits; the few matches are then told apart by category
@@ -26,7 +26,7 @@ STATS: dict[str, tuple[str, str, bool]] = {
     "chars": ("characters", "len(text)", True),
     "words": ("words", "garden.text.words: letter/digit runs, each CJK character one word", True),
     "lines": ("lines", "newline-separated lines, blank ones included", True),
-    "sentences": ("sentences", "sentence ends: . ! ? followed by a space or the end, and CJK 。！？ (runs count once)", True),
+    "sentences": ("sentences", "garden.sentences: a real sentence splitter (abbreviations are no ends; CJK 。！？ are)", True),
     "mean_word_len": ("mean word length", "characters per word; not measured for CJK text, where every character is a word", False),
     "mean_line_len": ("mean line length", "characters per line (without the newline)", False),
     "symbol_ratio": ("symbol ratio", "symbol characters (Unicode S*: # $ + < = > | ~ emoji …) / characters", False),
@@ -80,13 +80,6 @@ def top_ngram_ratios(ws: Sequence[str], ns: Sequence[int], total_chars: int) -> 
 
 def top_ngram_ratio(ws: Sequence[str], n: int, total_chars: int) -> float:
     return top_ngram_ratios(ws, (n,), total_chars)[n]
-
-
-def count_sentences(text: str) -> int:
-    """Sentence ends (a text with words and no end mark is one sentence)."""
-    ends = len(SENTENCE_END_RE.findall(text))
-    tail = SENTENCE_END_RE.split(text)[-1] if text else ""
-    return ends + (1 if regex.search(r"\w", tail) else 0)
 
 
 def doc_stats(text: str) -> dict[str, float | None]:
