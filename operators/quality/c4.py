@@ -12,6 +12,7 @@ import regex
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
 from operators.quality._heur_text import ends_sentence, enough_line_words
+from operators.quality._thresholds import C4_QUALITY, table
 
 CITATION_RE = regex.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", regex.IGNORECASE)
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
@@ -32,6 +33,7 @@ class C4Quality(Filter):
     """C4 page rules: lorem ipsum, curly bracket, too few sentences in the lines C4 keeps."""
 
     name = "c4_quality"
+    per_language = table(C4_QUALITY)
     param_bounds = {"min_num_sentences": (0, None), "min_words_per_line": (0, None), "max_word_length": (0, None)}
     filter_no_terminal_punct: bool = True
     min_num_sentences: int = 5
@@ -56,19 +58,21 @@ class C4Quality(Filter):
 
     def keep(self, doc: Doc) -> Verdict:
         text = doc["text"]
+        max_word_length = self.threshold("max_word_length", doc)
+        min_words_per_line = self.threshold("min_words_per_line", doc)
         sentences = 0
         for raw in text.splitlines():
             line = raw.strip()
             if not line:
                 continue
             tokens = line.split()
-            if self.max_word_length > 0 and any(len(t) > self.max_word_length for t in tokens):
+            if max_word_length > 0 and any(len(t) > max_word_length for t in tokens):
                 continue
             if self.remove_citations and "[" in line:
                 line = CITATION_RE.sub("", line)
             if self.filter_no_terminal_punct and not ends_sentence(line):
                 continue
-            if not enough_line_words(line, tokens, self.min_words_per_line):
+            if not enough_line_words(line, tokens, min_words_per_line):
                 continue
             lower = line.lower()
             if self.filter_lorem_ipsum and "lorem ipsum" in lower:
@@ -80,6 +84,6 @@ class C4Quality(Filter):
             if self.filter_policy and any(p in lower for p in POLICY_PHRASES):
                 continue
             sentences += count_sentences(line)
-        if sentences < self.min_num_sentences:
+        if sentences < self.threshold("min_num_sentences", doc):
             return "too_few_sentences"
         return True
