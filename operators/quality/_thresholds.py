@@ -17,7 +17,7 @@ Sources (README "Per-language thresholds" has the same table):
 - PAR: own measurement on the parallel Debian handbook paragraphs (corpora
   multi_debian_handbook_paragraphs, paragraphs with ≥ 20 English words and ≥ 60 % CJK letters):
   Garden words (CJK characters count one each) per English word of the same paragraph are
-  zh 1.44, ja 2.76, ko 2.13 (Hangul syllables count one each). Word-count thresholds are the
+  zh 1.44, ja 2.80, ko 2.13 (Hangul syllables count one each). Word-count thresholds are the
   English figure times that ratio, rounded.
 - SENT: own measurement (bench/bench_zh_filters.py): clean Chinese paragraphs of ≥ 200
   characters hold 4 sentences (median; 5th percentile 3), as do their English translations

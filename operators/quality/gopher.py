@@ -1,8 +1,10 @@
 """Gopher quality and repetition rules (Rae et al. 2021, "Scaling Language Models", appendix A).
 
-Defaults are the published thresholds. Words are language-aware (garden.text.words: each CJK
-character is a word), so Chinese and Japanese are not judged by whitespace; rules that only
-make sense for English (stop words, mean word length) are skipped for CJK documents.
+Defaults are the published thresholds; with a `lang` column each threshold takes the value for
+that language (operators/quality/_thresholds.py, sources there), and the stop-word rule uses that
+language's list (FineWeb-2's, stopwords.json). Words are language-aware (garden.text.words: each
+CJK character is a word), so Chinese and Japanese are not judged by whitespace; the mean word
+length is skipped for CJK documents.
 """
 from __future__ import annotations
 
