@@ -144,20 +144,22 @@ def test_stop_words_per_language_from_the_shipped_lists():
 
 
 # ---------------- maps by language in a recipe ----------------
-def write_recipe(tmp_path, step: dict) -> str:
+def write_recipe(tmp_path, step: dict, name: str = "r.yaml", language: bool = True) -> str:
+    """A recipe with `step`, after a `language` step (annotate only) unless language=False."""
     data = tmp_path / "in.jsonl"
     data.write_text('{"text": "x"}\n', encoding="utf-8")
-    path = tmp_path / "r.yaml"
+    path = tmp_path / name
+    steps = [{"language": {"keep": []}}, step] if language else [step]
     path.write_text(yaml.safe_dump({"name": "t", "inputs": [{"path": str(data)}], "output": str(tmp_path / "out"),
-                                    "pipeline": [step]}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+                                    "pipeline": steps}, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return str(path)
 
 
 def test_recipe_map_is_merged_over_the_built_in_values(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path, {"gopher_quality": {"min_doc_words": {"zh-CN": 80, "default": 40}}}))
-    params = recipe.pipeline[0].params
+    params = recipe.pipeline[1].params
     assert params["min_doc_words"] == {"zh": 80, "default": 40}
-    op = recipe.pipeline[0].build()
+    op = recipe.pipeline[1].build()
     assert op.threshold("min_doc_words", {"lang": "zh"}) == 80
     assert op.threshold("min_doc_words", {"lang": "ja"}) == 140     # built-in value kept
     assert op.threshold("min_doc_words", {"lang": "de"}) == 40      # no entry: the map's default
@@ -197,6 +199,19 @@ def test_recipe_map_errors_name_file_and_line(tmp_path, params, message):
         load_recipe(path)
     text = str(err.value)
     assert message in text and f"{path}:" in text and "\n" not in text, text
+
+
+def test_map_by_language_needs_a_language_step_before_it(tmp_path):
+    step = {"c4_quality": {"min_num_sentences": {"zh": 2, "default": 5}}}
+    path = write_recipe(tmp_path, step, language=False)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path)
+    assert f"{path}:" in str(err.value) and "min_num_sentences gives values for zh, but no step before it sets `lang`: " \
+        "put `language` earlier in the pipeline" in str(err.value)
+    only_default = write_recipe(tmp_path, {"c4_quality": {"min_num_sentences": {"default": 4}}}, "r2.yaml", language=False)
+    assert load_recipe(only_default).pipeline[0].params["min_num_sentences"] == {"default": 4}
+    assert load_recipe(write_recipe(tmp_path, step, "r3.yaml")).pipeline[1].params["min_num_sentences"] == \
+        {"zh": 2, "default": 5}
 
 
 def test_repetition_map_of_ngram_maps_is_checked(tmp_path):
