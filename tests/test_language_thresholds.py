@@ -127,8 +127,9 @@ def test_stop_words_per_language_from_the_shipped_lists():
     with open(os.path.join(REPO, "operators", "quality", "stopwords.json"), encoding="utf-8") as fh:
         meta = json.load(fh)
     assert "Apache-2.0" in meta["_origin"] and "fineweb-2" in meta["_origin"]
-    # the languages of the demo corpus and of these fixtures all have a list (English: Gopher's, a parameter)
-    for lang in ("zh", "ja", "ko", "de", "ru", "fr", "es"):
+    # the languages of the demo corpus, these fixtures and the language-ID fixture all have a list
+    # (English: Gopher's, a parameter)
+    for lang in ("zh", "ja", "ko", "de", "ru", "fr", "es", "it", "pt", "nb", "cs", "pl", "id", "ca", "ar", "fa"):
         assert len(lists[lang]) >= 8, lang
     assert set(lists) <= LANGUAGE_CODES
     gq = registry.get("gopher_quality")
