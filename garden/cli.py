@@ -135,7 +135,7 @@ def ops(name: str | None) -> None:
             doc = f"  — {p.doc}" if p.doc else ""
             low, high = cls.param_bounds.get(p.name, (None, None))
             bounds = f" [{'' if low is None else low}..{'' if high is None else high}]" if (low, high) != (None, None) else ""
-            click.echo(f"    {p.name}: {p.type_name} = {p.default!r}{bounds}{doc}")
+            click.echo(f"    {p.name}: {p.type_name} = {p.default!r}{p.languages_text}{bounds}{doc}")
         if name and cls.__doc__:
             click.echo("\n" + "\n".join("    " + line.strip() for line in cls.__doc__.strip().splitlines()))
     if not name and registry.UNAVAILABLE:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Mapping, Optional
 
 import pyarrow as pa
+
+from garden.languages import DEFAULT, LanguageValues, document_language, is_language_key, language_key
 
 Doc = dict  # one document: id, text, source, meta + annotation columns
 Verdict = typing.Union[bool, str]  # True = keep, a string = the reason for dropping
@@ -29,14 +31,34 @@ Bound = tuple[Any, Any]  # (lowest, highest) allowed, None = open
 
 @dataclasses.dataclass(frozen=True)
 class Param:
+    """One parameter of an operator.
+
+    `type` and `default` are those of a single value. `languages` is None for an ordinary
+    parameter; for a per-language one (the operator lists it in `per_language`) it holds
+    Garden's built-in values by language or script group (`{"zh": 80, "Latn": 60}`, maybe
+    empty), which apply while the parameter is left at `default`. A recipe may then give a
+    number (every language) or a map by language (`{zh: 80, default: 50}`, merged over the
+    built-in values); `Operator.language_values` resolves either to the value per language.
+    """
+
     name: str
     type: Any
     default: Any
     doc: str = ""
+    languages: Optional[dict] = None
 
     @property
     def type_name(self) -> str:
         return type_name(self.type)
+
+    @property
+    def languages_text(self) -> str:
+        """How `garden ops` shows a per-language parameter: ', by language {zh: 70, ...}'; '' otherwise."""
+        if self.languages is None:
+            return ""
+        if not self.languages:
+            return ", or a map by language"
+        return ", by language {" + ", ".join(f"{k}: {v!r}" for k, v in self.languages.items()) + "}"
 
 
 def type_name(tp: Any) -> str:
@@ -74,6 +96,10 @@ class Operator:
     # Allowed range of numeric parameters (each value of a list or mapping too), checked when the
     # recipe is loaded: {"fraction": (0, 1), "vocab_size": (256, 2**22)}. None in a parameter = off.
     param_bounds: ClassVar[dict[str, Bound]] = {}
+    # Parameters whose value may differ by language, each with Garden's built-in values by
+    # language code or script group (`Latn`, `Cyrl`), without `default` (the class attribute is
+    # the default): {"min_doc_words": {"zh": 80}}. Read them with `self.threshold(name, doc)`.
+    per_language: ClassVar[dict[str, dict[str, Any]]] = {}
     # Parameters that name a folder this operator writes; it must lie inside the run folder.
     output_params: ClassVar[tuple[str, ...]] = ()
     # Files or folders with fixed names this operator writes at the top of the run folder
@@ -83,7 +109,38 @@ class Operator:
     def __init__(self, **params: Any) -> None:
         for p in self.params():
             setattr(self, p.name, params.get(p.name, p.default))
+        self._by_language = {name: self.language_values(name, getattr(self, name)) for name in self.per_language}
         self.setup()
+
+    def threshold(self, name: str, doc: Doc) -> Any:
+        """The value of per-language parameter `name` for this document's `lang` (script group, then default)."""
+        return self._by_language[name].get(document_language(doc))
+
+    @classmethod
+    def language_values(cls, name: str, value: Any) -> LanguageValues:
+        """A per-language parameter's value by language, as the recipe gave it.
+
+        Left at its default (written or not), the built-in values apply; another single value
+        applies to every language; a map is merged over the built-in values (its `default`
+        replaces the class default for languages without an entry).
+        """
+        default = getattr(cls, name)
+        builtin = cls.per_language.get(name, {})
+        if cls.is_language_map(name, value):
+            given = {language_key(k): v for k, v in value.items()}
+            return LanguageValues({DEFAULT: default, **builtin, **given})
+        if value == default and type(value) is type(default):
+            return LanguageValues({DEFAULT: default, **builtin})
+        return LanguageValues({DEFAULT: value})
+
+    @classmethod
+    def is_language_map(cls, name: str, value: Any) -> bool:
+        """`value` of parameter `name` is a map by language (not a single value, nor e.g. an n-gram → share mapping)."""
+        if name not in cls.per_language or not isinstance(value, Mapping):
+            return False
+        if not value:
+            return not isinstance(getattr(cls, name), Mapping)
+        return all(is_language_key(k) for k in value)
 
     def setup(self) -> None:
         """Load models, compile patterns. Called once per worker process."""
@@ -100,24 +157,46 @@ class Operator:
                 tp = hints.get(attr)
                 if typing.get_origin(tp) is ClassVar or attr in _RESERVED:
                     continue
-                out.append(Param(attr, tp, getattr(cls, attr, None), docs.get(attr, "")))
+                languages = dict(cls.per_language.get(attr, {})) if attr in cls.per_language else None
+                out.append(Param(attr, tp, getattr(cls, attr, None), docs.get(attr, ""), languages))
         return out
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
-        """Bounds, every min_X <= max_X pair, then the operator's own `validate_params`; raises ValueError."""
+        """Keys of per-language maps, bounds, every min_X <= max_X pair (per language), then the
+        operator's own `validate_params`; raises ValueError (ParamError naming the parameter)."""
+        for name in cls.per_language:
+            if cls.is_language_map(name, params.get(name)):
+                for key in params[name]:
+                    try:
+                        language_key(key)
+                    except ValueError as exc:
+                        raise ParamError(name, f"{name}: {exc}") from None
         for name, (low, high) in cls.param_bounds.items():
             for value in _numbers(params.get(name)):
                 if (low is not None and value < low) or (high is not None and value > high):
                     raise ParamError(name, f"{name} must be {_range_text(low, high)}, got {value:g}")
-        for name, low in params.items():
-            high = params.get("max_" + name[4:]) if name.startswith("min_") else None
-            if _is_number(low) and _is_number(high) and low > high:
-                raise ParamError(name, f"{name} ({low:g}) is greater than max_{name[4:]} ({high:g}): "
-                                       f"no document can pass")
+        for name in params:
+            if name.startswith("min_") and "max_" + name[4:] in params:
+                cls._check_min_max(name, "max_" + name[4:], params)
         validate = getattr(cls, "validate_params", None)
         if validate:
             validate(params)
+
+    @classmethod
+    def _check_min_max(cls, low_name: str, high_name: str, params: dict[str, Any]) -> None:
+        pairs = [("", params[low_name], params[high_name])]
+        if low_name in cls.per_language or high_name in cls.per_language:
+            lows = cls.language_values(low_name, params[low_name]) if low_name in cls.per_language else None
+            highs = cls.language_values(high_name, params[high_name]) if high_name in cls.per_language else None
+            keys = {k for v in (lows, highs) if v is not None for k in v.values}
+            pairs = [(key, lows.get(key) if lows else params[low_name], highs.get(key) if highs else params[high_name])
+                     for key in sorted(keys, key=lambda k: (k != DEFAULT, k))]
+        for key, low, high in pairs:
+            if _is_number(low) and _is_number(high) and low > high:
+                where = f" for {key}" if key else ""
+                raise ParamError(low_name, f"{low_name} ({low:g}) is greater than {high_name} ({high:g}){where}: "
+                                           f"no document can pass")
 
     def param_values(self) -> dict[str, Any]:
         return {p.name: getattr(self, p.name) for p in self.params()}
@@ -128,7 +207,8 @@ class Operator:
         return doc.splitlines()[0] if doc else ""
 
 
-_RESERVED = {"name", "kind", "outputs", "reject_outputs", "param_docs", "param_bounds", "output_params", "run_files"}
+_RESERVED = {"name", "kind", "outputs", "reject_outputs", "param_docs", "param_bounds", "output_params", "run_files",
+             "per_language"}
 
 
 def _is_number(value: Any) -> bool:
@@ -136,9 +216,16 @@ def _is_number(value: Any) -> bool:
 
 
 def _numbers(value: Any) -> list[float]:
-    """The numbers in a parameter value: itself, or the items of a list or values of a mapping."""
+    """The numbers in a parameter value: itself, the items of a list or values of a mapping, and
+    those of a mapping inside a mapping (a per-language map of n-gram → share mappings)."""
     items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
-    return [v for v in items if _is_number(v)]
+    out: list[float] = []
+    for v in items:
+        if isinstance(v, dict):
+            out.extend(x for x in v.values() if _is_number(x))
+        elif _is_number(v):
+            out.append(v)
+    return out
 
 
 def _range_text(low: Any, high: Any) -> str:

@@ -1,7 +1,8 @@
 """Whole-recipe checks: what no single step can see on its own.
 
 Each step's parameters are checked where the step is read (garden.recipe.resolve_op). This
-module checks the recipe as a whole, before any work: steps that need an earlier step, source
+module checks the recipe as a whole, before any work: steps that need an earlier step (an
+artifact, or the `lang` column for thresholds given per language), source
 names against the inputs, steps that would write the same file of the run folder, output
 folders that lie outside the run folder, and an output folder that would hold or replace the
 inputs. `garden validate` and `garden run` both reach it through `recipe_from_dict`, so what
@@ -34,6 +35,7 @@ def check_plan(recipe: Recipe) -> None:
     """Raise RecipeError (file, line, suggestion) for the first whole-recipe mistake."""
     check_output_path(recipe.output, recipe.inputs, where=_key_at(recipe, "output"))
     _check_order(recipe)
+    _check_language_maps(recipe)
     _check_blend_sources(recipe)
     _check_run_files(recipe)
 
@@ -109,6 +111,22 @@ def _check_order(recipe: Recipe) -> None:
                 _fail(recipe, op, f"reads {artifact} of a `{before}` step, but no `{before}` comes before it: "
                                   f"put `{before}` earlier in the pipeline or set {param}: PATH", param)
         seen.add(op.name)
+
+
+def _check_language_maps(recipe: Recipe) -> None:
+    """A threshold given per language needs a step before it that writes `lang` (inputs never carry
+    the column: an input's own `lang` field stays in `meta`); without one only `default` would apply."""
+    lang_set = False
+    for op in recipe.pipeline:
+        cls = op.cls
+        for name in cls.per_language:
+            value = op.params.get(name)
+            if not lang_set and cls.is_language_map(name, value):
+                langs = [str(k) for k in value if k != "default"]
+                if langs:
+                    _fail(recipe, op, f"{name} gives values for {', '.join(langs)}, but no step before it sets "
+                                      f"`lang`: put `language` earlier in the pipeline (or give one value)", name)
+        lang_set = lang_set or "lang" in cls.outputs
 
 
 def _tokenized_sources(recipe: Recipe, op: OpSpec) -> tuple[set[str], str] | None:

@@ -213,7 +213,10 @@ def resolve_op(name: str, raw: Any, where: str, param_lines: dict[str, int] | No
         if key not in params:
             msg = registry.unknown_message(f"parameter of '{name}'", str(key), params)
             raise RecipeError(f"{at(key)}: {msg}")
-        resolved[key] = check_type(value, params[key].type, f"{at(key)}: {name}.{key}")
+        if cls.is_language_map(key, value):
+            resolved[key] = _check_language_map(value, params[key].type, f"{at(key)}: {name}.{key}")
+        else:
+            resolved[key] = check_type(value, params[key].type, f"{at(key)}: {name}.{key}")
     for p in params.values():
         resolved.setdefault(p.name, p.default)
     try:
@@ -221,6 +224,22 @@ def resolve_op(name: str, raw: Any, where: str, param_lines: dict[str, int] | No
     except ValueError as exc:
         raise RecipeError(f"{at(getattr(exc, 'param', None))}: {name}: {exc}") from None
     return resolved
+
+
+def _check_language_map(value: dict, tp: Any, where: str) -> dict:
+    """A per-language map (`{zh: 80, default: 50}`): known language keys, each value of the parameter's type."""
+    from garden.languages import language_key
+
+    out = {}
+    for key, item in value.items():
+        try:
+            code = language_key(key)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: {exc}") from None
+        if code in out:
+            raise RecipeError(f"{where}: '{key}' is given twice (as {code})")
+        out[code] = check_type(item, tp, f"{where}.{key}")
+    return out
 
 
 def _check_in_recipe(name: str, params: dict, earlier: list[str], where: str) -> None:

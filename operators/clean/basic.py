@@ -19,6 +19,7 @@ class LengthFilter(Filter):
 
     name = "length_filter"
     param_bounds = {p: (0, None) for p in ("min_chars", "max_chars", "min_words", "max_words", "min_lines", "max_lines")}
+    per_language = {p: {} for p in ("min_chars", "max_chars", "min_words", "max_words", "min_lines", "max_lines")}
     min_chars: int = 0
     max_chars: Optional[int] = None
     min_words: int = 0
@@ -28,22 +29,26 @@ class LengthFilter(Filter):
 
     def keep(self, doc: Doc) -> Verdict:
         text = doc["text"]
+        at = self.threshold  # each bound may be a map by language: {zh: 100, default: 200}
         n = len(text)
-        if n < self.min_chars:
+        if n < at("min_chars", doc):
             return "min_chars"
-        if self.max_chars is not None and n > self.max_chars:
+        max_chars = at("max_chars", doc)
+        if max_chars is not None and n > max_chars:
             return "max_chars"
-        if self.min_words or self.max_words is not None:
+        min_words, max_words = at("min_words", doc), at("max_words", doc)
+        if min_words or max_words is not None:
             w = count_words(text)
-            if w < self.min_words:
+            if w < min_words:
                 return "min_words"
-            if self.max_words is not None and w > self.max_words:
+            if max_words is not None and w > max_words:
                 return "max_words"
-        if self.min_lines or self.max_lines is not None:
+        min_lines, max_lines = at("min_lines", doc), at("max_lines", doc)
+        if min_lines or max_lines is not None:
             lines = text.count("\n") + 1 if text else 0
-            if lines < self.min_lines:
+            if lines < min_lines:
                 return "min_lines"
-            if self.max_lines is not None and lines > self.max_lines:
+            if max_lines is not None and lines > max_lines:
                 return "max_lines"
         return True
 

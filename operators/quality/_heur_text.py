@@ -11,6 +11,7 @@ import unicodedata
 
 import regex
 
+from garden.languages import document_language
 from garden.text import CJK, WORD_RE, count_words, words
 
 CJK_LANGS = frozenset({"zh", "ja", "ko", "yue", "wuu", "lzh"})
@@ -68,12 +69,9 @@ _TOKEN_RE = regex.compile(rf"({WORD_RE.pattern})|[\p{{P}}\p{{S}}]+")
 
 
 def lang_of(doc: dict) -> str:
-    """The document language: the `lang` column when an earlier operator set it, else ''."""
-    lang = doc.get("lang")
-    if not lang or not isinstance(lang, str):
-        return ""
-    lang = lang.replace("_", "-").split("-")[0].lower()
-    return "" if lang in ("und", "unknown", "xx") else lang  # undetermined: guess from the script
+    """The document language: the `lang` column when an earlier operator set it, else '' (also when
+    undetermined: the script decides then). The same reading as per-language thresholds use."""
+    return document_language(doc)
 
 
 def cjk_share(text: str) -> float:

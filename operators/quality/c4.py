@@ -15,6 +15,7 @@ from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
 from garden.sentences import count_sentences  # noqa: F401  (also C4's sentence count for callers)
 from operators.quality._heur_text import ends_sentence, enough_line_words, lang_of
+from operators.quality._thresholds import C4_QUALITY, table
 
 CITATION_RE = regex.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", regex.IGNORECASE)
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
@@ -42,6 +43,7 @@ class C4Quality(Filter):
     """C4 page rules: lorem ipsum, curly bracket, too few sentences in the lines C4 keeps."""
 
     name = "c4_quality"
+    per_language = table(C4_QUALITY)
     param_bounds = {"min_num_sentences": (0, None), "min_words_per_line": (0, None), "max_word_length": (0, None)}
     filter_no_terminal_punct: bool = True
     min_num_sentences: int = 5
@@ -70,19 +72,21 @@ class C4Quality(Filter):
 
     def keep(self, doc: Doc) -> Verdict:
         text = doc["text"]
+        max_word_length = self.threshold("max_word_length", doc)
+        min_words_per_line = self.threshold("min_words_per_line", doc)
         kept: list[str] = []
         for raw in text.splitlines():
             line = raw.strip()
             if not line:
                 continue
             tokens = line.split()
-            if self.max_word_length > 0 and any(len(t) > self.max_word_length for t in tokens):
+            if max_word_length > 0 and any(len(t) > max_word_length for t in tokens):
                 continue
             if self.remove_citations and "[" in line:
                 line = CITATION_RE.sub("", line)
             if self.filter_no_terminal_punct and not ends_sentence(line):
                 continue
-            if not enough_line_words(line, tokens, self.min_words_per_line):
+            if not enough_line_words(line, tokens, min_words_per_line):
                 continue
             lower = line.lower()
             if self.filter_lorem_ipsum and "lorem ipsum" in lower:
@@ -95,6 +99,6 @@ class C4Quality(Filter):
                 continue
             if line.strip():  # citations removed, nothing may be left
                 kept.append(line)
-        if not enough_sentences(kept, lang_of(doc), self.min_num_sentences):
+        if not enough_sentences(kept, lang_of(doc), self.threshold("min_num_sentences", doc)):
             return "too_few_sentences"
         return True

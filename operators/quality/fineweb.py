@@ -16,6 +16,7 @@ from garden.registry import register
 from operators.quality._heur_ngrams import duplicates
 from operators.quality._heur_text import is_cjk, split_tokens
 from operators.quality._published import FINEWEB_STOP_CHARS
+from operators.quality._thresholds import FINEWEB_QUALITY, table
 
 CLOSING_QUOTES = "\"'”’」』"
 
@@ -25,6 +26,7 @@ class FineWebQuality(Filter):
     """FineWeb rules: terminal-punctuation line share, short-line share, duplicated-line characters, list ratio."""
 
     name = "fineweb_quality"
+    per_language = table(FINEWEB_QUALITY, "short_line_thr", "short_line_length", "short_line_length_cjk")
     param_bounds = {"line_punct_thr": (0, 1), "short_line_thr": (0, 1), "char_duplicates_ratio": (0, 1),
                     "new_line_ratio": (0, None), "short_line_length": (0, None), "short_line_length_cjk": (0, None)}
     line_punct_thr: float = 0.12
@@ -68,16 +70,16 @@ class FineWebQuality(Filter):
             return "empty"
         ends = self._ends
         ratio = sum(1 for line in lines if line[-1] in ends) / len(lines)
-        if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
+        if ratio < self.threshold("line_punct_thr", doc) and not (ratio == 0 and self.line_punct_exclude_zero):
             return "line_punct_ratio"
-        short = self.short_line_length_cjk if is_cjk(doc, text) else self.short_line_length
+        short = self.threshold("short_line_length_cjk" if is_cjk(doc, text) else "short_line_length", doc)
         ratio = sum(1 for line in lines if len(line) <= short) / len(lines)
-        if ratio > self.short_line_thr:
+        if ratio > self.threshold("short_line_thr", doc):
             return "short_line_ratio"
         chars = len(text) - text.count("\n")
-        if duplicates(lines)[1] / max(chars, 1) > self.char_duplicates_ratio:
+        if duplicates(lines)[1] / max(chars, 1) > self.threshold("char_duplicates_ratio", doc):
             return "char_dup_ratio"
         words, n_punct = split_tokens(text)  # as published: punctuation tokens count as words here
-        if text.count("\n") / max(len(words) + n_punct, 1) > self.new_line_ratio:
+        if text.count("\n") / max(len(words) + n_punct, 1) > self.threshold("new_line_ratio", doc):
             return "list_ratio"
         return True

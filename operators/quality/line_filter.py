@@ -15,6 +15,7 @@ import regex
 from garden.operator import Doc, Mapper
 from garden.registry import register
 from operators.quality._heur_text import ends_sentence, enough_line_words
+from operators.quality._thresholds import LINE_FILTER, table
 from operators.quality.c4 import CITATION_RE, POLICY_PHRASES
 
 _HAS_LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
@@ -26,6 +27,7 @@ class LineFilter(Mapper):
     """Remove lines C4 would not keep: no terminal punctuation, javascript, cookie/policy notes, lorem ipsum, short, symbol-only."""
 
     name = "line_filter"
+    per_language = table(LINE_FILTER)
     param_bounds = {"min_words": (0, None), "max_word_length": (0, None)}
     outputs = {"lines_removed": pa.int32()}
     terminal_punct: bool = True
@@ -57,6 +59,7 @@ class LineFilter(Mapper):
         if not text:
             doc["lines_removed"] = 0
             return doc
+        min_words, max_word_length = self.threshold("min_words", doc), self.threshold("max_word_length", doc)
         kept: list[str] = []
         removed = 0
         edited = False
@@ -70,7 +73,7 @@ class LineFilter(Mapper):
                 if cleaned != line:
                     line = raw = cleaned
                     edited = True
-            if line and self._keep_line(line):
+            if line and self._keep_line(line, min_words, max_word_length):
                 kept.append(raw.rstrip())
             else:
                 removed += 1
@@ -80,15 +83,15 @@ class LineFilter(Mapper):
         doc["lines_removed"] = removed
         return doc
 
-    def _keep_line(self, line: str) -> bool:
+    def _keep_line(self, line: str, min_words: int, max_word_length: int) -> bool:
         if self.symbols_only and not _HAS_LETTER_OR_DIGIT_RE.search(line):
             return False
         if self.terminal_punct and not ends_sentence(line):
             return False
         tokens = line.split()
-        if self.max_word_length > 0 and any(len(t) > self.max_word_length for t in tokens):
+        if max_word_length > 0 and any(len(t) > max_word_length for t in tokens):
             return False
-        if self.min_words > 0 and not enough_line_words(line, tokens, self.min_words):
+        if min_words > 0 and not enough_line_words(line, tokens, min_words):
             return False
         lower = line.lower()
         if self.javascript and "javascript" in lower:
