@@ -82,12 +82,13 @@ class Run:
         self.global_stage_of: dict[int, Stage] = {}  # pipeline index of a global op → its stage
 
     # -- running tasks -----------------------------------------------------------------
-    def _execute(self, label: str, kind: type[R], tasks: Sequence[StreamTask | ScanTask | ReduceTask]) -> list[R]:
+    def _execute(self, label: str, result_type: type[R], tasks: Sequence[StreamTask | ScanTask | ReduceTask]
+                 ) -> list[R]:
         """Run the tasks whose marker is missing; the others' results are read back from their markers."""
         done = _existing(t.marker for t in tasks)
         todo = [t for t in tasks if t.marker not in done]
         # read back concurrently: on an object store each marker is a request
-        results: list[R] = [kind.from_dict(json.loads(raw))
+        results: list[R] = [result_type.from_dict(json.loads(raw))
                             for _, raw in fs.prefetched([t.marker for t in tasks if t.marker in done])]
         self.progress.start(label, len(tasks), skipped=len(results))
         for res in self.executor.run(tasks[0].kind if tasks else "", todo, lambda t: t.describe()):

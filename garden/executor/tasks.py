@@ -405,14 +405,15 @@ class FinalizeTask:
     marker: str
 
     def outputs(self) -> list[Output]:
-        """Its private folder, the files it declares at the top of the run folder, and its marker.
+        """Its private folder, the folders its parameters name (`output_params`) and its marker.
 
-        An operator may write more at the top level than it declares (e.g. dedup/); `run()` reports
-        what appeared there (`FinalizeResult.created`) for the run folder's ownership record."""
+        Its files at the top of the run folder are known only once it ran (an operator may write
+        more there than it declares, e.g. dedup/): `run()` reports them in `FinalizeResult.created`,
+        which the run folder records as this step's."""
         cls = self.spec.cls
-        declared = [Output(fs.join(self.ctx.run_dir, name), is_dir=True) for name in cls.run_files]
-        declared += [Output(str(self.spec.params[p]), is_dir=True) for p in cls.output_params if self.spec.params.get(p)]
-        return [Output(self.ctx.work_dir, is_dir=True), *declared, Output(self.marker)]
+        folders = [Output(fs.join(self.ctx.run_dir, str(self.spec.params[p])), is_dir=True)
+                   for p in cls.output_params if self.spec.params.get(p) is not None]
+        return [Output(self.ctx.work_dir, is_dir=True), *folders, Output(self.marker)]
 
     def inputs(self) -> list[str]:
         return list(self.ctx.input_shards)
@@ -452,7 +453,7 @@ class Executor(Protocol):
     name: str
     workers: int
 
-    def run(self, kind: str, task_list: list, describe: Callable[[Any], str]) -> Iterator[Any]: ...
+    def run(self, kind: str, task_list: list, describe: Callable[[Any], str], /) -> Iterator[Any]: ...
 
     def close(self) -> None: ...
 
