@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import pickle
+import sys
 
 import pytest
 
@@ -116,8 +117,10 @@ def test_a_stream_task_writes_exactly_what_it_declares(tmp_path):
 
 
 def test_minhash_bands_are_searched_once_on_the_driver_and_carried_to_workers(tmp_path, monkeypatch):
-    import operators._minhash_lsh as lsh
+    from garden import registry
 
+    # the module that searches (datasketch's _optimal_param), found through the operator, not a private import
+    lsh = sys.modules[sys.modules[registry.get("minhash_dedup").__module__].choose_bands.__module__]
     calls = []
     real = lsh._optimal_param
     monkeypatch.setattr(lsh, "_optimal_param", lambda *a: calls.append(a) or real(*a))
