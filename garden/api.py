@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import platform
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 import yaml
 
 from garden import __version__
 from garden.executor.empty import EmptyStageError
-from garden.executor.runner import AccountingError, Run
+from garden.executor.runner import Run
+from garden.executor.stats import AccountingError, Stats
+from garden.executor.tasks import Executor
 from garden.io import fs
 from garden.io.writer import atomic_write_bytes
 from garden.progress import Progress
@@ -53,7 +54,7 @@ def write_report(run_dir: str, progress: Progress) -> str | None:
         return None
 
 
-def make_executor(name: str, workers: int, progress: Progress, address: str | None = None) -> Any:
+def make_executor(name: str, workers: int, progress: Progress, address: str | None = None) -> Executor:
     if name == "local":
         from garden.executor.pool import LocalExecutor
 
@@ -68,9 +69,25 @@ def make_executor(name: str, workers: int, progress: Progress, address: str | No
 def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, executor: str = "local",
                address: str | None = None, progress: Progress | None = None, force: bool = False,
                verify_inputs: bool = False) -> dict:
-    """Run a validated recipe; returns stats.json's content.
+    """Run a validated recipe; returns stats.json's content (`Stats.to_dict()`), plus `report`,
+    the path of report.html when it was written. `execute_recipe` returns the typed `Stats`."""
+    stats, report = _execute(recipe, resume, strict, executor, address, progress, force, verify_inputs)
+    out = stats.to_dict()
+    if report:
+        out["report"] = report
+    return out
 
-    The output folder is claimed (or refused) and locked before any work; everything Garden
+
+def execute_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, executor: str = "local",
+                   address: str | None = None, progress: Progress | None = None, force: bool = False,
+                   verify_inputs: bool = False) -> Stats:
+    """Run a validated recipe; returns its accounting (what stats.json holds)."""
+    return _execute(recipe, resume, strict, executor, address, progress, force, verify_inputs)[0]
+
+
+def _execute(recipe: Recipe, resume: bool, strict: bool, executor: str, address: str | None,
+             progress: Progress | None, force: bool, verify_inputs: bool) -> tuple[Stats, str | None]:
+    """The output folder is claimed (or refused) and locked before any work; everything Garden
     removes there afterwards goes through RunFolder, which removes only Garden's own files."""
     progress = progress or Progress(enabled=False)
     folder = RunFolder(recipe.output, progress.log)
@@ -90,11 +107,9 @@ def run_recipe(recipe: Recipe, resume: bool = True, strict: bool = False, execut
             ex.close()
             progress.close()
         report = write_report(recipe.output, progress)
-        if report:
-            stats["report"] = report
-    if strict and stats["quarantined_docs"]:
-        raise StrictError(f"--strict: {stats['quarantined_docs']} records quarantined (see {recipe.output}/quarantine/)")
-    if strict and stats["duplicate_ids"]["count"]:
-        raise StrictError(f"--strict: {stats['duplicate_ids']['count']} documents share an id across shards "
-                          f"(e.g. {', '.join(stats['duplicate_ids']['examples'])})")
-    return stats
+    if strict and stats.quarantined_docs:
+        raise StrictError(f"--strict: {stats.quarantined_docs} records quarantined (see {recipe.output}/quarantine/)")
+    if strict and stats.duplicate_ids.count:
+        raise StrictError(f"--strict: {stats.duplicate_ids.count} documents share an id across shards "
+                          f"(e.g. {', '.join(stats.duplicate_ids.examples)})")
+    return stats, report

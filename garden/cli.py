@@ -36,11 +36,11 @@ def main() -> None:
 def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bool, strict: bool,
         executor: str, address: str | None, force: bool, verify_inputs: bool, quiet: bool) -> None:
     """Run a recipe: read inputs, run the pipeline, write data/, rejected/, quarantine/, stats.json."""
-    from garden.api import StrictError, run_recipe
+    from garden.api import StrictError, execute_recipe
     from garden.executor.empty import EmptyStageError
     from garden.executor.pool import TaskError
     from garden.messages import os_error_message
-    from garden.executor.runner import AccountingError
+    from garden.executor.stats import AccountingError
     from garden.progress import Progress
     from garden.io.identity import InputChangedError
     from garden.recipe import load_recipe
@@ -54,8 +54,8 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
         _fail(str(exc))
     progress = Progress(enabled=not quiet)
     try:
-        stats = run_recipe(recipe, resume=not no_resume, strict=strict, executor=executor, address=address,
-                           progress=progress, force=force, verify_inputs=verify_inputs)
+        stats = execute_recipe(recipe, resume=not no_resume, strict=strict, executor=executor, address=address,
+                               progress=progress, force=force, verify_inputs=verify_inputs)
     except (OwnershipError, LockedError) as exc:
         _fail(str(exc))
     except InputChangedError as exc:
@@ -79,13 +79,13 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
 
 def _print_stopped_summary(run_dir: str, quiet: bool) -> None:
     """The summary table of a run that stopped for lack of documents (stats.json is written)."""
+    from garden.executor.stats import Stats
     from garden.io import fs
-    from garden.io.writer import read_json
     from garden.summary import print_summary
 
     path = fs.join(run_dir, "stats.json")
     if not quiet and fs.exists(path):
-        print_summary(read_json(path), run_dir)
+        print_summary(Stats.load(path), run_dir)
 
 
 @main.command()

@@ -68,6 +68,15 @@ class OpSpec:
     index: int
     sources: list[str] | None = None  # apply only to these sources (mappers/filters); None = all
     param_lines: dict[str, int] = dataclasses.field(default_factory=dict)  # parameter -> recipe line
+    # Values the operator derives from `params`, computed once when the recipe is read (e.g.
+    # MinHash bands × rows) and carried in every task, so no worker repeats the search. Not
+    # part of the lock file or the fingerprint: they follow from `params`.
+    derived: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def run_params(self) -> dict[str, Any]:
+        """What the operator is built with: the recipe's parameters with the derived values."""
+        return {**self.params, **self.derived}
 
     def where(self, path: str, param: str | None = None) -> str:
         """`recipe.yaml:12: pipeline[3]` (the parameter's own line when known), for error messages."""
@@ -75,7 +84,7 @@ class OpSpec:
         return f"{_at(path, line)}: pipeline[{self.index}]"
 
     def build(self) -> Operator:
-        return registry.get(self.name)(**self.params)
+        return registry.get(self.name)(**self.run_params)
 
     @property
     def cls(self) -> type[Operator]:
@@ -240,6 +249,18 @@ def _check_language_map(value: dict, tp: Any, where: str) -> dict:
             raise RecipeError(f"{where}: '{key}' is given twice (as {code})")
         out[code] = check_type(item, tp, f"{where}.{key}")
     return out
+
+
+def derive_params(name: str, params: dict[str, Any], where: str) -> dict[str, Any]:
+    """An operator's `derived_params(params)`: parameter values it computes from the others
+    (e.g. MinHash bands × rows from the threshold). Computed here once, on the driver."""
+    derive = getattr(registry.get(name), "derived_params", None)
+    if derive is None:
+        return {}
+    try:
+        return dict(derive(params))
+    except ValueError as exc:
+        raise RecipeError(f"{where}: {name}: {exc}") from None
 
 
 def _check_in_recipe(name: str, params: dict, earlier: list[str], where: str) -> None:
@@ -473,7 +494,8 @@ def recipe_from_dict(data: Any, path: str = "<recipe>", lines: RecipeLines | lis
         params = resolve_op(str(name), raw, where, param_lines)
         _check_in_recipe(str(name), params, [op.name for op in pipeline], where)
         pipeline.append(OpSpec(name=str(name), params=params, line=line, index=i,
-                               sources=_step_sources(only, str(name), inputs, where), param_lines=param_lines))
+                               sources=_step_sources(only, str(name), inputs, where), param_lines=param_lines,
+                               derived=derive_params(str(name), params, where)))
     fmt = data.get("output_format", "parquet")
     if fmt not in OUTPUT_FORMATS:
         raise RecipeError(f"{path}: output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")

@@ -252,13 +252,11 @@ class RunFolder:
         return removed
 
     # -- recording what global steps write ----------------------------------------------
-    def top_level(self) -> set[str]:
-        return set(fs.listdir(self.root))
-
-    def record_step_outputs(self, label: str, before: set[str]) -> None:
-        """After a global step's finalize: the top-level entries it created (or had before) are its."""
+    def record_step_outputs(self, label: str, created: Sequence[str]) -> None:
+        """After a global step's finalize: the top-level entries it created (its finalize task
+        reports them, `FinalizeResult.created`) or had recorded before are its."""
         known = {r.split("/", 1)[0] for r in self.marker.step_outputs.get(label, [])}
-        mine = (self.top_level() - before - set(OWN_DIRS) - set(OWN_FILES)) | known
+        mine = (set(created) - set(OWN_DIRS) - set(OWN_FILES)) | known
         files: list[str] = []
         for entry in sorted(mine):
             files += self._files_under(entry)

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from garden.analysis import svg
 from garden.analysis.report_html import cards, doc_block, esc, page, pct, table, tag
 from garden.analysis.run_files import find_texts, has_column, iter_rows, part_files
+from garden.executor.stats import Stats, StepStats
 from garden.io import fs
 from garden.io.writer import atomic_write_bytes
 
@@ -28,10 +29,10 @@ def _read_json(path: str) -> dict | None:
         return None
 
 
-def _op_labels(ops: list[dict]) -> list[str]:
+def _op_labels(ops: list[StepStats]) -> list[str]:
     """Names as used for rejected/<label>/: the op name, suffixed with its index when it repeats."""
-    counts = Counter(o["name"] for o in ops)
-    return [o["name"] if counts[o["name"]] == 1 else f"{o['name']}-{i}" for i, o in enumerate(ops)]
+    counts = Counter(o.name for o in ops)
+    return [o.name if counts[o.name] == 1 else f"{o.name}-{i}" for i, o in enumerate(ops)]
 
 
 def _recipe_params(run_dir: str) -> list[dict]:
@@ -46,49 +47,51 @@ def _recipe_params(run_dir: str) -> list[dict]:
         return []
 
 
-def _tokens_total(stats: dict, tokens: dict | None) -> int | None:
+def _tokens_total(stats: Stats, tokens: dict | None) -> int | None:
     if tokens and isinstance(tokens.get("sources"), dict):
         total = sum(int(v.get("tokens", 0)) for v in tokens["sources"].values() if isinstance(v, dict))
         if total:
             return total
-    for op in stats.get("ops", []):
-        if isinstance(op.get("tokens"), (int, float)):
-            return int(op["tokens"])
+    for op in stats.ops:
+        if isinstance(op.result.get("tokens"), (int, float)):
+            return int(op.result["tokens"])
     return None
 
 
 # -- sections ----------------------------------------------------------------------------------
-def _summary(stats: dict, tokens_total: int | None) -> str:
-    ok = stats.get("accounting_ok")
-    items = [("input documents", stats["input_docs"]), ("kept", stats["kept_docs"]),
-             ("rejected", stats["rejected_docs"]), ("quarantined", stats["quarantined_docs"]),
-             ("kept share", pct(stats["kept_docs"] / stats["input_docs"]) if stats["input_docs"] else "–"),
-             ("input bytes", stats.get("input_bytes", 0)), ("seconds", stats.get("seconds", 0)),
-             ("workers", stats.get("workers", 1))]
+def _summary(stats: Stats, tokens_total: int | None) -> str:
+    ok = stats.accounting_ok
+    items = [("input documents", stats.input_docs), ("kept", stats.kept_docs),
+             ("rejected", stats.rejected_docs), ("quarantined", stats.quarantined_docs),
+             ("kept share", pct(stats.kept_docs / stats.input_docs) if stats.input_docs else "–"),
+             ("input bytes", stats.input_bytes), ("seconds", stats.seconds),
+             ("workers", stats.workers)]
     if tokens_total:
         items.append(("tokens", tokens_total))
     check = ("<p class='ok'>✓ input = kept + rejected + quarantined</p>" if ok else
              "<p class='warn'>✗ documents unaccounted for: input ≠ kept + rejected + quarantined</p>")
-    stopped = stats.get("stopped")
-    if stopped:  # the run stopped before a global step: no documents were left for it
-        check += f"<p class='warn'>✗ the run stopped: {esc(stopped['message'])}</p>"
+    if stats.stopped:  # the run stopped before a global step: no documents were left for it
+        check += f"<p class='warn'>✗ the run stopped: {esc(stats.stopped.message)}</p>"
     return cards(items) + check
 
 
-def funnel_steps(stats: dict) -> list[dict]:
-    """(step, docs, chars) after the input and after each operator that sees documents."""
-    ops = stats.get("ops", [])
-    first_chars = next((o.get("chars_in") for o in ops if o.get("in")), None)
-    steps = [{"step": "input", "docs": stats["input_docs"], "chars": first_chars, "kind": ""}]
+def funnel_steps(stats: Stats | dict) -> list[dict]:
+    """(step, docs, chars) after the input and after each operator that sees documents (from a
+    run's Stats, or stats.json's content)."""
+    if not isinstance(stats, Stats):
+        stats = Stats.from_dict(stats)
+    ops = stats.ops
+    first_chars = next((o.chars_in for o in ops if o.n_in), None)
+    steps = [{"step": "input", "docs": stats.input_docs, "chars": first_chars, "kind": ""}]
     for label, op in zip(_op_labels(ops), ops):
-        if op["in"] == 0 and op["out"] == 0 and op["kind"] == "global" and steps[-1]["docs"]:
+        if op.n_in == 0 and op.n_out == 0 and op.kind == "global" and steps[-1]["docs"]:
             continue  # a global op with no apply phase (e.g. tokenizer training) passes documents on
-        steps.append({"step": label, "docs": op["out"], "chars": op.get("chars_out") if "chars_out" in op else None,
-                      "kind": op["kind"], "dropped": sum(op["dropped"].values()), "errors": op.get("errors", 0)})
+        steps.append({"step": label, "docs": op.n_out, "chars": op.chars_out,
+                      "kind": op.kind, "dropped": op.dropped_total, "errors": op.errors})
     return steps
 
 
-def _funnel(stats: dict, tokens_total: int | None) -> str:
+def _funnel(stats: Stats, tokens_total: int | None) -> str:
     steps = funnel_steps(stats)
     body = svg.hbars([(s["step"], s["docs"]) for s in steps], "documents after each step",
                      colors=[svg.PALETTE[0]])
@@ -108,13 +111,13 @@ def _funnel(stats: dict, tokens_total: int | None) -> str:
     return body
 
 
-def _drops(stats: dict) -> str:
+def _drops(stats: Stats) -> str:
     rows, bars = [], []
-    n0 = stats["input_docs"] or 1
-    for label, op in zip(_op_labels(stats["ops"]), stats["ops"]):
-        for reason, n in sorted(op["dropped"].items(), key=lambda kv: -kv[1]):
+    n0 = stats.input_docs or 1
+    for label, op in zip(_op_labels(stats.ops), stats.ops):
+        for reason, n in sorted(op.dropped.items(), key=lambda kv: -kv[1]):
             rows.append([label, reason, n, pct(n / n0, 2)])
-            bars.append((reason if reason.startswith(op["name"]) else f"{label}:{reason}", n))
+            bars.append((reason if reason.startswith(op.name) else f"{label}:{reason}", n))
     if not rows:
         return "<p>No document was dropped.</p>"
     return (svg.hbars(sorted(bars, key=lambda kv: -kv[1])[:30], "dropped documents by reason", colors=[svg.PALETTE[3]])
@@ -151,11 +154,11 @@ def sample_rejected(run_dir: str, per_reason: int = EXAMPLES_PER_REASON,
     return out
 
 
-def expected_reasons(stats: dict) -> dict[str, set[str]]:
-    return {label: set(op["dropped"]) for label, op in zip(_op_labels(stats["ops"]), stats["ops"]) if op["dropped"]}
+def expected_reasons(stats: Stats) -> dict[str, set[str]]:
+    return {label: set(op.dropped) for label, op in zip(_op_labels(stats.ops), stats.ops) if op.dropped}
 
 
-def _rejected_examples(run_dir: str, stats: dict) -> str:
+def _rejected_examples(run_dir: str, stats: Stats) -> str:
     samples = sample_rejected(run_dir, expected=expected_reasons(stats))
     if not samples:
         return "<p>No rejected/ directory.</p>"
@@ -212,13 +215,13 @@ def _cluster_texts(run_dir: str, members: list[dict], dedup_label: str) -> list[
     return [found.get(i) or by_id.get(m["id"], {}) for i, m in enumerate(members)]
 
 
-def _dedup(run_dir: str, stats: dict, params: list[dict]) -> str | None:
-    labels = _op_labels(stats["ops"])
-    idx = next((i for i, o in enumerate(stats["ops"]) if o["name"] == "minhash_dedup"), None)
+def _dedup(run_dir: str, stats: Stats, params: list[dict]) -> str | None:
+    labels = _op_labels(stats.ops)
+    idx = next((i for i, o in enumerate(stats.ops) if o.name == "minhash_dedup"), None)
     path = fs.join(run_dir, "dedup", "clusters.parquet")
     if idx is None and not fs.exists(path):
         return None
-    op = stats["ops"][idx] if idx is not None else {}
+    op = stats.ops[idx].result if idx is not None else {}  # the step's own figures (clusters, bands...)
     body = ""
     facts = [(k.replace("_", " "), op[k]) for k in ("documents", "candidate_pairs", "merged_pairs", "clusters",
                                                       "documents_in_clusters", "duplicates", "largest_cluster",
@@ -266,14 +269,14 @@ def _dedup(run_dir: str, stats: dict, params: list[dict]) -> str | None:
     return body
 
 
-def _sources(stats: dict, tokens: dict | None) -> str:
+def _sources(stats: Stats, tokens: dict | None) -> str:
     rows = []
     tok_sources = (tokens or {}).get("sources") or {}
-    for src, c in stats["sources"].items():
+    for src, c in stats.sources.items():
         tk = tok_sources.get(src, {}).get("tokens") if isinstance(tok_sources.get(src), dict) else None
-        rows.append([src, c["input"], c["kept"], c["rejected"], c["quarantined"],
-                     pct(c["kept"] / c["input"]) if c["input"] else "–", tk])
-    body = svg.hbars([(s, c["kept"]) for s, c in stats["sources"].items()], "kept documents per source")
+        rows.append([src, c.input, c.kept, c.rejected, c.quarantined,
+                     pct(c.kept / c.input) if c.input else "–", tk])
+    body = svg.hbars([(s, c.kept) for s, c in stats.sources.items()], "kept documents per source")
     return body + table(["source", "input", "kept", "rejected", "quarantined", "kept share", "tokens"], rows,
                         numeric=[False, True, True, True, True, True, True])
 
@@ -317,28 +320,28 @@ def _languages(run_dir: str) -> str | None:
                         numeric=[False, True, True, True, True])
 
 
-def _timings(stats: dict) -> str:
-    labels = _op_labels(stats["ops"])
-    body = svg.hbars([(lab, float(o.get("seconds", 0))) for lab, o in zip(labels, stats["ops"])],
+def _timings(stats: Stats) -> str:
+    labels = _op_labels(stats.ops)
+    body = svg.hbars([(lab, float(o.seconds)) for lab, o in zip(labels, stats.ops)],
                      "seconds per operator (summed over workers)", value_fmt=lambda v: f"{v:.2f}s",
                      colors=[svg.PALETTE[2]])
     rows = []
-    for lab, o in zip(labels, stats["ops"]):
-        phases = ", ".join(f"{k} {v.get('seconds', 0):.2f}s" for k, v in (o.get("timing") or {}).items())
-        rate = o["in"] / o["seconds"] if o.get("seconds") and o["in"] else None
-        rows.append([lab, o["kind"], o.get("seconds", 0), rate, phases])
+    for lab, o in zip(labels, stats.ops):
+        phases = ", ".join(f"{k} {v.seconds:.2f}s" for k, v in (o.timing or {}).items())
+        rate = o.n_in / o.seconds if o.seconds and o.n_in else None
+        rows.append([lab, o.kind, o.seconds, rate, phases])
     body += table(["operator", "kind", "seconds", "docs/s", "global phases"], rows,
                   numeric=[False, False, True, True, False])
-    return body + f"<p class='note'>Wall time of the run: {stats.get('seconds', 0):.2f}s with {stats.get('workers', 1)} workers.</p>"
+    return body + f"<p class='note'>Wall time of the run: {stats.seconds:.2f}s with {stats.workers} workers.</p>"
 
 
-def _perplexity(stats: dict) -> str | None:
+def _perplexity(stats: Stats) -> str | None:
     """Per-language perplexity cut-offs of `perplexity` steps (computed from the corpus in its global pass)."""
     rows = []
-    for lab, o in zip(_op_labels(stats["ops"]), stats["ops"]):
-        if o["name"] != "perplexity" or not o.get("languages"):
+    for lab, o in zip(_op_labels(stats.ops), stats.ops):
+        if o.name != "perplexity" or not o.result.get("languages"):
             continue
-        for lang, e in sorted(o["languages"].items()):
+        for lang, e in sorted(o.result["languages"].items()):
             scored = e.get("scored_documents", e.get("scored_lines", 0))
             above = e.get("above_cutoff_documents", e.get("above_cutoff_lines"))
             rows.append([lab, lang, scored, e.get("unscored_no_model", 0), e.get("empty", 0), e.get("median"),
@@ -351,7 +354,7 @@ def _perplexity(stats: dict) -> str | None:
                      "bucket cut-offs"], rows, numeric=[False, False, True, True, True, True, True, True, False]))
 
 
-def _quarantine(run_dir: str, stats: dict) -> str:
+def _quarantine(run_dir: str, stats: Stats) -> str:
     files = fs.glob(fs.join(run_dir, "quarantine", "*.jsonl"))
     entries = []
     for path in files:
@@ -360,10 +363,10 @@ def _quarantine(run_dir: str, stats: dict) -> str:
             if len(entries) >= 5000:
                 break
     if not entries:
-        return f"<p>Nothing quarantined ({stats.get('quarantined_docs', 0)} records).</p>"
+        return f"<p>Nothing quarantined ({stats.quarantined_docs} records).</p>"
     kinds = Counter((e.get("error") or "?").split(":")[0][:60] for e in entries)
     by_file = Counter(e.get("file") or f"stage {e.get('stage')} ({e.get('source')})" for e in entries)
-    body = cards([("quarantined records", stats.get("quarantined_docs", len(entries))), ("files", len(files))])
+    body = cards([("quarantined records", stats.quarantined_docs), ("files", len(files))])
     body += svg.hbars(kinds.most_common(15), "quarantined records by error", colors=[svg.PALETTE[5]])
     body += table(["where", "records"], by_file.most_common(20), numeric=[False, True])
     rows = [[e.get("file") or e.get("id"), e.get("line"), e.get("error"), (e.get("snippet") or "")[:160]] for e in entries[:20]]
@@ -371,9 +374,10 @@ def _quarantine(run_dir: str, stats: dict) -> str:
 
 
 def render_run_report(run_dir: str) -> str:
-    stats = _read_json(fs.join(run_dir, "stats.json"))
-    if stats is None:
+    raw = _read_json(fs.join(run_dir, "stats.json"))
+    if raw is None:
         raise FileNotFoundError(f"{run_dir}: no stats.json (has the run finished?)")
+    stats = Stats.from_dict(raw)
     tokens = _read_json(fs.join(run_dir, "tokens.json"))
     tokens_total = _tokens_total(stats, tokens)
     params = _recipe_params(run_dir)
@@ -392,7 +396,7 @@ def render_run_report(run_dir: str) -> str:
     if langs is not None:
         sections.append(("languages", "Languages", langs))
     sections += [("timings", "Timings", _timings(stats)), ("quarantine", "Quarantine", _quarantine(run_dir, stats))]
-    return page(f"Garden run: {stats.get('recipe', '')}", fs.abspath(run_dir), sections)
+    return page(f"Garden run: {stats.recipe}", fs.abspath(run_dir), sections)
 
 
 def write_run_report(run_dir: str) -> str:

@@ -57,7 +57,7 @@ def test_change_between_a_kill_and_the_resume_never_mixes_versions(tmp_path):
 
 
 def test_a_shard_whose_file_changed_after_planning_commits_nothing(tmp_path):
-    from garden.executor.tasks import run_stream_task
+    from garden.executor.tasks import StreamTask
     from garden.io.inputs import plan_inputs
     from garden.recipe import InputSpec
     from garden.executor.plan import BASE_SCHEMA
@@ -66,12 +66,13 @@ def test_a_shard_whose_file_changed_after_planning_commits_nothing(tmp_path):
     spec = InputSpec(path=path, source="a")
     shard = plan_inputs([spec], 1 << 20, {path: identity.sampled_fingerprint(path)})[0]
     _same_size_same_mtime(path, _rows("omega", 20))
-    task = {"stage": 0, "shard": 0, "ops": [], "schema": BASE_SCHEMA, "out_path": str(tmp_path / "o" / "part-00000.parquet"),
-            "out_format": "parquet", "batch_size": 100, "rejects": {}, "quarantine_path": str(tmp_path / "q.jsonl"),
-            "marker": str(tmp_path / "done.json"), "input_shard": shard.to_dict()}
+    task = StreamTask(stage=0, shard=0, steps=(), schema=BASE_SCHEMA, source=shard,
+                      out_path=str(tmp_path / "o" / "part-00000.parquet"), out_format="parquet", batch_size=100,
+                      max_record_bytes=1 << 20, rejects=(), quarantine_path=str(tmp_path / "q.jsonl"),
+                      marker=str(tmp_path / "done.json"))
     with pytest.raises(identity.InputChangedError, match="a.jsonl changed"):
-        run_stream_task(task)
-    assert not os.path.exists(task["out_path"]) and not os.path.exists(task["marker"])
+        task.run()
+    assert not os.path.exists(task.out_path) and not os.path.exists(task.marker)
 
 
 def test_sampled_fingerprint_misses_only_unsampled_bytes_and_verify_inputs_catches_them(tmp_path):

@@ -237,8 +237,21 @@ def test_retry_limit_stops_the_run_with_shard_error_and_log_then_resume(tmp_path
         assert (done / name).stat().st_mtime_ns == mtime
 
 
-def test_leftovers_of_a_dead_attempt_are_found_from_the_task_dict(tmp_path):
+def _stream_task(root, out_path, marker, source="in.jsonl"):
+    """A one-shard stream task with no operators, writing `out_path` and `marker`."""
+    from garden.executor.plan import BASE_SCHEMA
+    from garden.executor.tasks import StageInput, StreamTask
+
+    return StreamTask(stage=0, shard=1, steps=(), schema=BASE_SCHEMA, source=StageInput(f"{root}/{source}", None),
+                      out_path=out_path, out_format="parquet", batch_size=100, max_record_bytes=1 << 20, rejects=(),
+                      quarantine_path=f"{root}/quarantine/s00-part-00001.jsonl", marker=marker)
+
+
+def test_leftovers_of_a_dead_attempt_are_found_from_what_the_task_writes(tmp_path):
     from garden.executor.ray_executor import remove_attempt_leftovers
+    from garden.executor.tasks import ScanTask, StageInput
+    from garden.operator import StageContext
+    from garden.recipe import OpSpec
 
     (tmp_path / "data").mkdir()
     (tmp_path / "side" / "x").mkdir(parents=True)
@@ -249,18 +262,21 @@ def test_leftovers_of_a_dead_attempt_are_found_from_the_task_dict(tmp_path):
             tmp_path / "data" / "part-00001.parquet.tmp-123"]  # a user's file with a temp-like name
     for p in dead + kept:
         p.write_text("x")
-    task = {"out_path": str(tmp_path / "data" / "part-00001.parquet"), "marker": str(tmp_path / "done.json"),
-            "in_path": str(tmp_path / "in.jsonl"), "ctx": {"shard_dir": str(tmp_path / "side"),
-                                                          "run_dir": str(tmp_path)}}
-    assert remove_attempt_leftovers(task) == 3
+    stream = _stream_task(tmp_path, str(tmp_path / "data" / "part-00001.parquet"), str(tmp_path / "done.json"))
+    scan = ScanTask(stage=1, shard=0, spec=OpSpec("exact_dedup", {}, 0, 1),
+                    ctx=StageContext(run_dir=str(tmp_path), work_dir=str(tmp_path / "op"), shard_dir=str(tmp_path / "side")),
+                    source=StageInput(str(tmp_path / "in.jsonl"), None), batch_size=100,
+                    out_dir=str(tmp_path / "scan"), marker=str(tmp_path / "scan.json"))
+    assert remove_attempt_leftovers(stream) + remove_attempt_leftovers(scan) == 3
     assert not any(p.exists() for p in dead) and all(p.exists() for p in kept)
 
 
 def test_relative_paths_on_a_node_without_the_driver_directory_are_refused():
     from garden.executor.ray_executor import run_ray_task
 
+    task = _stream_task("out/_work", "out/data/part-00000.parquet", "out/_work/done.json")
     with pytest.raises(FileNotFoundError, match="relative to the driver's directory /no/such/dir"):
-        run_ray_task("stream", {"out_path": "out/data/part-00000.parquet"}, "k", None, "/no/such/dir")
+        run_ray_task(task, "k", None, "/no/such/dir")
 
 
 def test_cluster_workers_get_storage_settings_but_not_credentials_unless_asked():
@@ -277,7 +293,7 @@ def test_cluster_workers_get_storage_settings_but_not_credentials_unless_asked()
 def test_a_url_output_is_never_relative_and_has_no_leftovers_to_clean(tmp_path):
     from garden.executor.ray_executor import remove_attempt_leftovers, run_ray_task
 
-    task = {"out_path": "s3://bucket/run/data/part-00000.parquet", "marker": "s3://bucket/run/_work/done/x.json"}
+    task = _stream_task("s3://bucket/run", "s3://bucket/run/data/part-00000.parquet", "s3://bucket/run/_work/done/x.json")
     assert remove_attempt_leftovers(task) == 0
     with pytest.raises(AttributeError):  # got past the relative-path check: fails only at the missing reporter
-        run_ray_task("stream", task, "k", None, "/no/such/dir")
+        run_ray_task(task, "k", None, "/no/such/dir")

@@ -12,6 +12,7 @@ import dataclasses
 from collections import Counter
 from typing import Any
 
+from garden.executor.stats import StreamResult
 from garden.recipe import OpSpec, Recipe
 
 
@@ -34,28 +35,27 @@ class Stop:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Stop":
+        return cls(step=d.get("step"), step_name=d.get("step_name"), line=d.get("line"),
+                   dropped=dict(d.get("dropped") or {}), before=d["before"], before_name=d["before_name"],
+                   message=d.get("message", ""))
 
-def documents_left(stage_stats: dict[int, list[dict]]) -> int | None:
-    """Documents the last stream stage that ran wrote; None before any stream stage ran."""
-    if not stage_stats:
-        return None
-    return sum(r["out"] for r in stage_stats[max(stage_stats)])
 
-
-def _op_flow(stage_stats: dict[int, list[dict]]) -> dict[str, dict]:
+def _op_flow(stage_stats: dict[int, list[StreamResult]]) -> dict[str, dict]:
     """Per op key ("index:name"): documents in, out and drop reasons, over all shards that ran."""
     flow: dict[str, dict] = {}
     for results in stage_stats.values():
         for r in results:
-            for key, st in r["ops"].items():
+            for key, st in r.ops.items():
                 f = flow.setdefault(key, {"in": 0, "out": 0, "dropped": Counter()})
-                f["in"] += st["in"]
-                f["out"] += st["out"]
-                f["dropped"].update(st["dropped"])
+                f["in"] += st.n_in
+                f["out"] += st.n_out
+                f["dropped"].update(st.dropped)
     return flow
 
 
-def stop_before(recipe: Recipe, stage_stats: dict[int, list[dict]], global_op: OpSpec) -> Stop:
+def stop_before(recipe: Recipe, stage_stats: dict[int, list[StreamResult]], global_op: OpSpec) -> Stop:
     """The record of a run stopped before `global_op` because no documents are left."""
     flow = _op_flow(stage_stats)
     culprit = next((op for op in recipe.pipeline
@@ -64,7 +64,7 @@ def stop_before(recipe: Recipe, stage_stats: dict[int, list[dict]], global_op: O
     target = f"`{global_op.name}` (pipeline[{global_op.index}])"
     if culprit is None:
         first = stage_stats[min(stage_stats)]
-        quarantined = sum(r["read_quarantined"] for r in first)
+        quarantined = sum(r.read_quarantined for r in first)
         why = (f"no input record could be read ({quarantined} quarantined, see quarantine/)" if quarantined
                else "the inputs hold no documents")
         return Stop(None, None, None, {}, global_op.index, global_op.name,

@@ -10,6 +10,7 @@ import traceback
 from collections import Counter
 from typing import Callable
 
+from garden.executor.stats import OpStats
 from garden.io.reader import lone_surrogate
 from garden.operator import Filter, GlobalOp, Mapper, Operator
 
@@ -33,10 +34,10 @@ class OpRun:
         self.chars_in = 0   # characters of text entering / leaving: the report's character funnel
         self.chars_out = 0
 
-    def stats(self) -> dict:
-        return {"in": self.n_in, "out": self.n_out, "dropped": dict(sorted(self.dropped.items())),
-                "errors": self.errors, "seconds": round(self.seconds, 4),
-                "chars_in": self.chars_in, "chars_out": self.chars_out}
+    def stats(self) -> OpStats:
+        return OpStats(n_in=self.n_in, n_out=self.n_out, dropped=dict(sorted(self.dropped.items())),
+                       errors=self.errors, seconds=round(self.seconds, 4), chars_in=self.chars_in,
+                       chars_out=self.chars_out)
 
     def _call(self, docs: list[dict]) -> list:
         op = self.op

@@ -1,9 +1,9 @@
-"""Ray executor: the same task dicts as the local executor, run as Ray tasks on one or many machines.
+"""Ray executor: the same typed tasks as the local executor, run as Ray tasks on one or many machines.
 
 Every stage (fused streaming maps, and a global operator's scan and reduce phases) reaches the
-executor as a list of plain task dicts and a task-function name; each dict becomes one Ray task
-that calls `garden.executor.tasks.call`, exactly what a local pool worker calls. Outputs,
-markers, stats and reports are therefore the same as with `--executor local`.
+executor as a list of tasks (garden.executor.tasks); each becomes one Ray task that calls
+`task.run()`, exactly what a local pool worker calls. Outputs, markers, stats and reports are
+therefore the same as with `--executor local`.
 
 Paths are plain filesystem paths: on several machines they must name the same files everywhere
 (a shared filesystem mounted at the same place; see docs/ray.md). Tasks run in the driver's
@@ -25,6 +25,7 @@ from itertools import islice
 from typing import Any, Callable, Iterator
 
 from garden.executor.pool import TaskError
+from garden.executor.tasks import Result, Task
 
 DEFAULT_MAX_RETRIES = 3
 PROGRESS_INTERVAL_S = 0.5   # how often workers send progress and the driver collects it
@@ -42,31 +43,6 @@ def _import_ray():
 
 # -- worker side -------------------------------------------------------------------------------
 
-def _leftover_targets(task: Any, key: str = "") -> Iterator[tuple[str, bool]]:
-    """(path, is_dir) of every output location named in a task dict; inputs are skipped."""
-    if isinstance(task, dict):
-        for k, v in task.items():
-            if k in ("in_path", "input_shard", "scan_dir", "run_dir", "work_dir", "artifacts", "input_shards"):
-                continue
-            yield from _leftover_targets(v, k)
-    elif isinstance(task, str) and task:
-        if key in ("out_dir", "shard_dir"):
-            yield task, True
-        elif key == "marker" or key == "path" or key.endswith("_path"):
-            yield task, False
-
-
-def _task_paths(task: Any, key: str = "") -> Iterator[str]:
-    """Every input or output path named in a task dict (for the relative-path check)."""
-    if isinstance(task, dict):
-        for k, v in task.items():
-            if k not in ("artifacts", "params", "ops"):
-                yield from _task_paths(v, k)
-    elif isinstance(task, str) and task and (key in ("marker", "path", "out_dir", "shard_dir", "scan_dir", "run_dir",
-                                                     "work_dir") or key.endswith("_path")):
-        yield task
-
-
 # Where the data lives, never who may read it: credentials stay with each node's own
 # configuration (instance roles, ~/.aws) unless GARDEN_RAY_ENV names them.
 FORWARDED_ENV = ("PYTHONPATH", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
@@ -81,18 +57,19 @@ def forwarded_env(environ: dict[str, str] | os._Environ) -> dict[str, str]:
     return {k: environ[k] for k in names if environ.get(k)}
 
 
-def remove_attempt_leftovers(task: dict) -> int:
+def remove_attempt_leftovers(task: Task) -> int:
     """Delete temp files an earlier, killed attempt of this task left next to its outputs.
 
     Locally a dead worker stops the run and the next run cleans up; on Ray the retry goes on in
     the same run, so without this a killed attempt's temp file (`fs.temp_path`) would stay in data/.
-    Only Garden's own temp names are removed.
+    Only Garden's own temp names next to what the task declares it writes (`task.outputs()`) are removed.
     """
     from garden.io import fs
 
     removed = 0
-    for path, is_dir in _leftover_targets(task):
-        if "://" in path:
+    for out in task.outputs():
+        path, is_dir = out.path, out.is_dir
+        if not path or "://" in path:
             continue  # writes to URLs are staged on the worker's disk, never next to the output
         if is_dir:
             pattern = os.path.join(glob.escape(path), "**", f".*{fs.TEMP_MARK}*")
@@ -154,7 +131,7 @@ def _worker_log_path() -> str:
         return ""
 
 
-def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: str) -> tuple[Any, dict]:
+def run_ray_task(task: Task, key: str, reporter: Any, driver_cwd: str) -> tuple[Result, dict]:
     """The body of every Ray task: set up the worker like a pool worker, run the task; returns
     the task's result and the progress counts not yet sent."""
     import ray
@@ -166,7 +143,7 @@ def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: 
         if os.path.isdir(driver_cwd):
             os.chdir(driver_cwd)  # relative recipe paths resolve as on the driver
         else:
-            relative = [p for p in _task_paths(task) if not os.path.isabs(p) and "://" not in p]
+            relative = [p for p in task.paths() if p and not os.path.isabs(p) and "://" not in p]
             if relative:
                 raise FileNotFoundError(
                     f"'{relative[0]}' is relative to the driver's directory {driver_cwd}, which this node "
@@ -178,7 +155,7 @@ def run_ray_task(fn_name: str, task: dict, key: str, reporter: Any, driver_cwd: 
     sender = _ProgressSender(reporter)
     tasks.set_progress(sender)
     try:
-        result = tasks.call(fn_name, task)
+        result = task.run()
     finally:
         tasks.set_progress(None)
     return result, sender.finish()
@@ -245,7 +222,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 class RayExecutor:
-    """Runs task dicts by name as Ray tasks; results come back as tasks complete."""
+    """Runs typed tasks as Ray tasks (each calls `task.run()`); results come back as tasks complete."""
 
     name = "ray"
 
@@ -322,18 +299,18 @@ class RayExecutor:
                              "mounted at the same place); see docs/ray.md")
         return TaskError("\n".join(lines))
 
-    def run(self, fn_name: str, task_list: list[dict], describe: Callable[[dict], str]) -> Iterator[dict]:
+    def run(self, kind: str, task_list: list[Task], describe: Callable[[Task], str]) -> Iterator[Result]:
         if not task_list:
             return
         ray = self._ray
         todo = iter(task_list)
-        pending: dict[Any, tuple[dict, str]] = {}
+        pending: dict[Any, tuple[Task, str]] = {}
         finished: list[str] = []
 
-        def submit(task: dict) -> None:
+        def submit(task: Task) -> None:
             self._seq += 1
-            key = f"{fn_name}-{self._seq}"
-            ref = self._remote.remote(fn_name, task, key, self._reporter, self._cwd)
+            key = f"{kind}-{self._seq}"
+            ref = self._remote.remote(task, key, self._reporter, self._cwd)
             pending[ref] = (task, key)
 
         for task in islice(todo, self._max_in_flight()):

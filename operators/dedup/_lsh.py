@@ -1,6 +1,7 @@
 """LSH banding: parameter choice, candidate pairs from equal band hashes, union-find of clusters."""
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterable
 
 import numpy as np
@@ -11,6 +12,7 @@ from operators.dedup._signature import estimated_jaccard
 MAX_GROUP_ALL_PAIRS = 256  # bigger buckets whose members fail verification fall back to anchor edges
 
 
+@functools.lru_cache(maxsize=64)  # validation and the driver's derived parameters ask the same question
 def choose_bands(threshold: float, num_perm: int, bands: int | None, rows: int | None,
                  fn_weight: float = 0.5) -> tuple[int, int]:
     """bands × rows: as given, or datasketch's search minimising weighted false pos./neg. areas."""

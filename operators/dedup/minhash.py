@@ -75,6 +75,12 @@ class MinHashDedup(GlobalOp):
         if b < 1 or r < 1 or b * r > params["num_perm"]:
             raise ValueError(f"bands × rows ({b} × {r}) must be ≥ 1 and fit in num_perm ({params['num_perm']})")
 
+    @staticmethod
+    def derived_params(params: dict) -> dict:
+        """bands × rows, searched once on the driver and given to every worker as parameters."""
+        b, r = choose_bands(params["threshold"], params["num_perm"], params["bands"], params["rows"], params["fn_weight"])
+        return {"bands": b, "rows": r}
+
     def setup(self) -> None:
         self._rule = KeepRule.parse(self.keep)
         self._bands, self._rows = choose_bands(self.threshold, self.num_perm, self.bands, self.rows, self.fn_weight)

@@ -1,0 +1,65 @@
+"""The end-of-run summary and the report's headline numbers, rendered from a Stats object."""
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from garden.executor.empty import Stop
+from garden.executor.stats import OpStats, Phase, SourceTotals, Stats, StepStats
+from garden.run_report import _summary, funnel_steps
+from garden.summary import print_summary
+
+
+def _stats(**kw) -> Stats:
+    ops = [StepStats("length_filter", "filter", 100, 90, {"length_filter:min_chars": 7, "length_filter:max_chars": 3},
+                     seconds=1.25, chars_in=5000, chars_out=4000),
+           StepStats("minhash_dedup", "global", 90, 85, {"minhash_dedup:near_duplicate": 5}, seconds=2.5,
+                     chars_in=4000, chars_out=3800, timing={"scan": Phase(1.0, 900)}, result={"duplicates": 5}),
+           StepStats("train_tokenizer", "global", timing={"finalize": Phase(0.5)}),
+           StepStats("tokenize", "global", not_run=kw.pop("tokenize_not_run", False))]
+    base = dict(recipe="web", input_docs=100, kept_docs=85, rejected_docs=15, quarantined_docs=0, ops=ops,
+                sources={"web": SourceTotals(60, 50, 10, 0), "books": SourceTotals(40, 35, 5, 0)},
+                workers=4, seconds=12.34)
+    base.update(kw)
+    return Stats(**base)
+
+
+def _render(stats: Stats) -> str:
+    out = io.StringIO()
+    print_summary(stats, "out/web", Console(file=out, width=160, color_system=None))
+    return out.getvalue()
+
+
+def test_summary_shows_each_step_its_top_reasons_and_the_accounting():
+    text = _render(_stats())
+    assert "web: 12.3s, 4 workers" in text
+    line = next(row for row in text.splitlines() if "length_filter" in row)
+    assert "100" in line and "90" in line and "min_chars=7, max_chars=3" in line and "1.25" in line
+    assert "input 100 = kept 85 + rejected 15 + quarantined 0  ✓ accounted" in text
+    books = next(row for row in text.splitlines() if "books" in row)
+    assert books.split("│")[1:6] == [" books  ", "    40 ", "   35 ", "        5 ", "           0 "]
+    assert "output: out/web/" in text
+
+
+def test_summary_flags_a_mismatch_and_a_step_that_did_not_run():
+    text = _render(_stats(kept_docs=84, tokenize_not_run=True))
+    assert "✗ MISMATCH" in text
+    assert "not run" in next(row for row in text.splitlines() if "tokenize " in row)
+
+
+def test_report_funnel_and_headline_read_the_same_stats():
+    stats = _stats(stopped=Stop(0, "length_filter", 3, {}, 1, "tokenize", "recipe.yaml:3: nothing left"))
+    steps = funnel_steps(stats)
+    assert [(s["step"], s["docs"], s["chars"]) for s in steps] == [
+        ("input", 100, 5000), ("length_filter", 90, 4000), ("minhash_dedup", 85, 3800)]  # no apply: left out
+    assert funnel_steps(stats.to_dict()) == steps  # stats.json's content reads the same
+    html = _summary(stats, 1234)
+    assert "<div class='v'>85</div><div class='k'>kept</div>" in html and "✓ input = kept + rejected + quarantined" in html
+    assert "the run stopped: recipe.yaml:3: nothing left" in html
+
+
+def test_op_stats_of_a_shard_serialise_like_a_marker():
+    st = OpStats(3, 2, {"b": 1}, 0, 0.1234, 30, 20)
+    assert st.to_dict() == {"in": 3, "out": 2, "dropped": {"b": 1}, "errors": 0, "seconds": 0.1234,
+                            "chars_in": 30, "chars_out": 20}
