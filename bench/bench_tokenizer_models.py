@@ -79,7 +79,7 @@ def main() -> None:
         cpu0 = time.process_time()
         tok = train_model(model, lambda: iter(texts), args.vocab_size, 2, "<|endoftext|>", [], {})
         cpu = time.process_time() - cpu0
-        by_lang, by_source = CompressionReport(), CompressionReport()
+        by_lang = CompressionReport()
         by_lang.add(tok, held)
         results[model] = (tok.get_vocab_size(with_added_tokens=True), cpu, by_lang)
         print(f"{model}: trained in {cpu:.1f} CPU s", flush=True)

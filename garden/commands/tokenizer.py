@@ -183,7 +183,8 @@ def stats(tokenizer_path, inputs, docs, as_json) -> None:
 def compare(inputs, tokenizers_, docs, as_json) -> None:
     """Bytes and characters per token of several tokenizers on INPUTS: one row per tokenizer and
     language (e.g. bpe, unigram and wordpiece trained with the same vocabulary size), with the
-    round-trip failures (bpe, unigram) or the unknown-token rate (wordpiece)."""
+    round-trip failures (bpe, unigram) or the unknown-token rate (wordpiece). Exit 1 if a
+    document does not round-trip."""
     from operators.tokens import compare_rows, format_table, load_tokenizer
 
     loaded = []
@@ -197,8 +198,10 @@ def compare(inputs, tokenizers_, docs, as_json) -> None:
     rows = compare_rows(loaded, [d for taken in _read_docs(inputs, docs) for d in taken])
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
+        sys.exit(1 if any(r.get("round_trip_failures") for r in rows) else 0)
     click.echo(format_table(rows))
-    for r in rows:
-        if r.get("round_trip_failures"):
-            click.echo(f"{r['model']}: {r['round_trip_failures']} documents in {r['lang']} do not round-trip")
+    failed = [r for r in rows if r.get("round_trip_failures")]
+    for r in failed:
+        click.echo(f"{r['model']}: {r['round_trip_failures']} documents in {r['lang']} do not round-trip")
+    if failed:
+        sys.exit(1)
