@@ -258,3 +258,20 @@ def test_save_dir_names_the_unknown_token(tmp_path):
         rows += compare_rows([(model, tok)], [{"id": "1", "text": RARE, "source": "s", "lang": "x"}])
     assert [r["model"] for r in rows] == ["unigram", "wordpiece"]
     assert rows[0]["round_trip_failures"] == 0 and rows[1]["round_trip_failures"] is None
+
+
+def test_compare_and_encode_say_what_is_lost(trained, tmp_path):
+    """A lossy tokenizer among the compared ones fails the command; `encode` counts wordpiece's [UNK]."""
+    from tokenizers import normalizers
+
+    lossy = Tokenizer.from_file(os.path.join(trained["bpe"], "tokenizer.json"))
+    lossy.normalizer = normalizers.Lowercase()
+    lossy.save(str(tmp_path / "lossy.json"))
+    res = CliRunner().invoke(tok_cli, ["compare", EN_DOC, "--docs", "5", "-t", trained["unigram"],
+                                       "-t", f"lower={tmp_path / 'lossy.json'}"])
+    assert res.exit_code == 1
+    assert "lower: 5 documents in en do not round-trip" in res.output and "unigram: " not in res.output
+    tok = Tokenizer.from_file(os.path.join(trained["wordpiece"], "tokenizer.json"))
+    n_unk = tok.encode("龘 x 😀", add_special_tokens=False).ids.count(tok.token_to_id("[UNK]"))
+    res = CliRunner().invoke(tok_cli, ["encode", trained["wordpiece"], "龘 x 😀"])
+    assert res.exit_code == 0 and f"{n_unk} unknown ([UNK]); no round trip" in res.output and n_unk == 2
