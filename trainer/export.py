@@ -105,12 +105,12 @@ def tokenizer_files(tok: ModelTokenizer, seq_len: int) -> dict[str, dict]:
     generation in transformers works (padding is masked, it never reaches the loss here).
     The tokenizer adds no special token itself (as in training): prepend bos by hand.
     """
-    from operators.tokens import hf_config_files
+    from operators.tokens import hf_config_files, unk_token_of
 
     eod = tok.eod_token
     specials = [t.content for t in tok.tokenizer.get_added_tokens_decoder().values()
                 if t.special and t.content != eod]
-    files = hf_config_files(eod, specials, seq_len)
+    files = hf_config_files(eod, specials, seq_len, unk_token_of(tok.tokenizer))  # unigram <unk>, wordpiece [UNK]
     files["tokenizer_config.json"]["pad_token"] = eod
     files["special_tokens_map.json"]["pad_token"] = eod
     return files

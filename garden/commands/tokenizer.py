@@ -39,12 +39,15 @@ def _run(inputs: list[dict], pipeline: list[dict], workers: int, workdir: str, q
 
 @click.group()
 def tokenizer() -> None:
-    """Train, apply and measure byte-level BPE tokenizers (HF tokenizers)."""
+    """Train, apply, measure and compare subword tokenizers: byte-level BPE, unigram, WordPiece (HF tokenizers)."""
 
 
 @tokenizer.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Directory for tokenizer.json + configs.")
+@click.option("--model", type=click.Choice(["bpe", "unigram", "wordpiece"]), default="bpe", show_default=True,
+              help="bpe: byte-level (GPT-style); unigram: SentencePiece-style with byte fallback; "
+                   "wordpiece: BERT-style, for encoders (cannot round-trip).")
 @click.option("--vocab-size", default=32000, show_default=True, type=int)
 @click.option("--min-frequency", default=2, show_default=True, type=int)
 @click.option("--sample-docs", type=int, help="Train on a seeded sample of this many documents.")
@@ -54,17 +57,24 @@ def tokenizer() -> None:
 @click.option("--cjk", type=click.Choice(["run", "char", "none"]), default="run", show_default=True,
               help="Isolate runs of CJK characters (run), single characters (char), or nothing.")
 @click.option("--digits", type=click.Choice(["individual", "groups3", "none"]), default="individual", show_default=True)
+@click.option("--character-coverage", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="unigram: share of training characters with their own piece (default 0.9995); the rest "
+                   "are spelled as byte pieces.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--source", help="One source name for all inputs (default: one per input file).")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(min=1))
-def train(inputs, output, vocab_size, min_frequency, sample_docs, balance_sources, special_tokens, eod_token, cjk,
-          digits, seed, source, workers) -> None:
+def train(inputs, output, model, vocab_size, min_frequency, sample_docs, balance_sources, special_tokens, eod_token,
+          cjk, digits, character_coverage, seed, source, workers) -> None:
     """Train a tokenizer on INPUTS (jsonl/jsonl.gz/jsonl.zst/parquet) and print its compression report."""
-    from operators.tokens import format_table
+    from operators.tokens import format_table, round_trip_line
 
     params = {"vocab_size": vocab_size, "min_frequency": min_frequency, "sample_docs": sample_docs,
               "balance_sources": balance_sources, "special_tokens": list(special_tokens), "eod_token": eod_token,
               "pre_tokenizer": {"cjk": cjk, "digits": digits}, "seed": seed}
+    if model != "bpe":
+        params["model"] = model
+    if character_coverage is not None:
+        params["character_coverage"] = character_coverage
     with tempfile.TemporaryDirectory(prefix="garden-tok-") as tmp:
         _run(_inputs(inputs, source), [{"train_tokenizer": params}], workers, os.path.join(tmp, "run"))
         src = os.path.join(tmp, "run", "tokenizer")
@@ -73,11 +83,11 @@ def train(inputs, output, vocab_size, min_frequency, sample_docs, balance_source
             shutil.copy2(os.path.join(src, name), os.path.join(output, name))
     with open(os.path.join(output, "report.json"), encoding="utf-8") as fh:
         report = json.load(fh)
-    click.echo(f"{output}/tokenizer.json: vocab {report['vocab_size']}, EOD {report['eod_token']!r} = "
-               f"{report['eod_id']}, trained on {report['trained_on']['documents']} documents")
+    click.echo(f"{output}/tokenizer.json: {report.get('model', 'bpe')}, vocab {report['vocab_size']}, "
+               f"EOD {report['eod_token']!r} = {report['eod_id']}, trained on "
+               f"{report['trained_on']['documents']} documents")
     click.echo(format_table(report["compression"]))
-    click.echo(f"round trip: {report['documents_checked'] - report['round_trip_failures']}/"
-               f"{report['documents_checked']} documents exact")
+    click.echo(round_trip_line(report))
 
 
 @tokenizer.command()
@@ -104,9 +114,37 @@ def encode(tokenizer_path, text, file_, show_tokens) -> None:
     else:
         click.echo(" ".join(map(str, ids)))
     nbytes = len(text.encode("utf-8"))
+    from operators.tokens import round_trips, unk_token_of
+
+    if round_trips(tok):
+        check = f"round trip {'ok' if tok.decode(ids) == text else 'FAILED'}"
+    else:
+        unk = unk_token_of(tok)
+        n_unk = ids.count(tok.token_to_id(unk)) if unk else 0
+        check = f"{n_unk} unknown ({unk}); no round trip (wordpiece drops whitespace)"
     click.echo(f"{len(ids)} tokens, {len(text)} chars, {nbytes} bytes: "
                f"{nbytes / max(len(ids), 1):.2f} bytes/token, {len(text) / max(len(ids), 1):.2f} chars/token; "
-               f"round trip {'ok' if tok.decode(ids) == text else 'FAILED'}", err=True)
+               f"{check}", err=True)
+
+
+def _read_docs(inputs: tuple[str, ...], docs: int) -> list[list[dict]]:
+    """The first `docs` documents of each input file (its source = the file name)."""
+    from garden.io.inputs import plan_inputs
+    from garden.io.reader import ReadResult, read_shard
+    from garden.recipe import InputSpec
+
+    out = []
+    for spec in _inputs(inputs, None):
+        taken: list[dict] = []
+        for shard in plan_inputs([InputSpec(path=spec["path"], source=spec["source"])], 1 << 40):
+            for batch in read_shard(shard, ReadResult(), 1000):
+                taken.extend(batch[: docs - len(taken)])
+                if len(taken) >= docs:
+                    break
+            if len(taken) >= docs:
+                break
+        out.append(taken)
+    return out
 
 
 @tokenizer.command()
@@ -115,32 +153,55 @@ def encode(tokenizer_path, text, file_, show_tokens) -> None:
 @click.option("--docs", default=1000, show_default=True, type=int, help="Documents per input file (first N).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def stats(tokenizer_path, inputs, docs, as_json) -> None:
-    """Bytes and characters per token per source and language, and the round-trip check, on INPUTS."""
-    from garden.io.inputs import plan_inputs
-    from garden.io.reader import ReadResult, read_shard
-    from garden.recipe import InputSpec
-    from operators.tokens import load_tokenizer
-    from operators.tokens import CompressionReport, format_table
+    """Bytes and characters per token per source and language, and the round-trip check (the
+    unknown-token rate for wordpiece), on INPUTS."""
+    from operators.tokens import CompressionReport, format_table, load_tokenizer, round_trip_line
 
     try:
         tok, _ = load_tokenizer(tokenizer_path)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     report = CompressionReport()
-    for spec in _inputs(inputs, None):
-        taken: list[dict] = []
-        for shard in plan_inputs([InputSpec(path=spec["path"], source=spec["source"])], 1 << 40):
-            for batch in read_shard(shard, ReadResult(), 1000):
-                taken.extend(batch[: docs - len(taken)])
-                if len(taken) >= docs:
-                    break
+    for taken in _read_docs(inputs, docs):
         report.add(tok, taken)
     summary = report.summary()
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
         click.echo(format_table(summary["compression"]))
-        click.echo(f"round trip: {summary['documents_checked'] - summary['round_trip_failures']}/"
-                   f"{summary['documents_checked']} documents exact")
+        click.echo(round_trip_line(summary))
     if summary["round_trip_failures"]:
+        sys.exit(1)
+
+
+@tokenizer.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--tokenizer", "-t", "tokenizers_", multiple=True, required=True,
+              help="A tokenizer to compare (tokenizer.json or a directory); repeat for each, NAME=PATH to label it.")
+@click.option("--docs", default=1000, show_default=True, type=int, help="Documents per input file (first N).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def compare(inputs, tokenizers_, docs, as_json) -> None:
+    """Bytes and characters per token of several tokenizers on INPUTS: one row per tokenizer and
+    language (e.g. bpe, unigram and wordpiece trained with the same vocabulary size), with the
+    round-trip failures (bpe, unigram) or the unknown-token rate (wordpiece). Exit 1 if a
+    document does not round-trip."""
+    from operators.tokens import compare_rows, format_table, load_tokenizer
+
+    loaded = []
+    for spec in tokenizers_:
+        name, _, path = spec.rpartition("=") if "=" in spec and not os.path.exists(spec) else ("", "", spec)
+        try:
+            tok, _ = load_tokenizer(path)
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
+        loaded.append((name, tok))
+    rows = compare_rows(loaded, [d for taken in _read_docs(inputs, docs) for d in taken])
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        sys.exit(1 if any(r.get("round_trip_failures") for r in rows) else 0)
+    click.echo(format_table(rows))
+    failed = [r for r in rows if r.get("round_trip_failures")]
+    for r in failed:
+        click.echo(f"{r['model']}: {r['round_trip_failures']} documents in {r['lang']} do not round-trip")
+    if failed:
         sys.exit(1)

@@ -5,8 +5,13 @@ from here (or from its public operator modules), never from its private `_*` mod
 
 from operators.tokens._encode import encode_flat
 from operators.tokens._load import load_tokenizer
-from operators.tokens._report import CompressionReport, RoundTripError, format_table
+from operators.tokens._report import CompressionReport, RoundTripError, compare_rows, format_table, round_trip_line
 from operators.tokens._sample import balanced_quota, bottom_k, choose, doc_keys
-from operators.tokens._trainer import build_pre_tokenizer, check_pre_tokenizer, hf_config_files, save_tokenizer_dir, train_bpe
+from operators.tokens._trainer import (MODELS, build_pre_tokenizer, check_pre_tokenizer, hf_config_files, model_kind,
+                                       round_trips, save_tokenizer_dir, train_bpe, train_model, train_unigram,
+                                       train_wordpiece, unk_token_of)
 
-__all__ = ['CompressionReport', 'RoundTripError', 'balanced_quota', 'bottom_k', 'build_pre_tokenizer', 'check_pre_tokenizer', 'choose', 'doc_keys', 'encode_flat', 'format_table', 'hf_config_files', 'load_tokenizer', 'save_tokenizer_dir', 'train_bpe']
+__all__ = ['CompressionReport', 'MODELS', 'RoundTripError', 'balanced_quota', 'bottom_k', 'build_pre_tokenizer',
+           'check_pre_tokenizer', 'choose', 'compare_rows', 'doc_keys', 'encode_flat', 'format_table',
+           'hf_config_files', 'load_tokenizer', 'model_kind', 'round_trip_line', 'round_trips', 'save_tokenizer_dir',
+           'train_bpe', 'train_model', 'train_unigram', 'train_wordpiece', 'unk_token_of']
