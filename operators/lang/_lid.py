@@ -172,12 +172,14 @@ class LanguageIdentifier:
     """Batch language ID: list of texts → list of (ISO 639-1 code, probability)."""
 
     def __init__(self, model_path: str | None = None, chunk_chars: int = 200, max_chunks: int = 16, k: int = 3,
-                 short_chars: int = SHORT_CHARS):
+                 short_chars: int = SHORT_CHARS, script_rules: bool = True):
+        """`script_rules=False` keeps the model's chunk-averaged answer as it is (for comparisons)."""
         self.model = load_fasttext(model_path or default_model_path())
         self.chunk_chars = chunk_chars
         self.max_chunks = max_chunks
         self.k = k
         self.short_chars = short_chars
+        self.script_rules = script_rules
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """(language, probability) per text; `identify` gives the script and all scores too."""
@@ -208,6 +210,8 @@ class LanguageIdentifier:
     def _decide(self, text: str, scores: dict[str, float]) -> LangResult:
         lang = max(scores, key=lambda key: (scores[key], key))
         rounded = {k: round(v, 4) for k, v in sorted(scores.items())}
+        if not self.script_rules:
+            return LangResult(lang, rounded[lang], None, rounded)
         if not _HAS_CJK.search(text):  # most documents: nothing for the script to say
             return LangResult(lang, rounded[lang], None, rounded)
         counts = count_scripts(text)
