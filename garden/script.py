@@ -45,7 +45,8 @@ _HIRAGANA = regex.compile(r"\p{Hiragana}")
 _KATAKANA = regex.compile(r"[\p{Katakana}\u30fc\uff70]")  # with the prolonged sound mark ー (script Common)
 _HANGUL = regex.compile(r"\p{Hangul}")
 _LETTER = regex.compile(r"\p{L}")
-# Short quoted spans (not parentheses: Japanese explains in them, in hiragana): a foreign word quoted in Chinese text ("「ラーメン」", 《にちじょう》).
+# Short quoted spans: a foreign word quoted in Chinese text (「ラーメン」, 《にちじょう》). Not
+# parentheses: Japanese text explains in them, in hiragana.
 _QUOTED = regex.compile(
     r"「[^「」\n]{1,40}」|『[^『』\n]{1,40}』|“[^“”\n]{1,40}”|‘[^‘’\n]{1,40}’|\"[^\"\n]{1,40}\""
     r"|《[^《》\n]{1,40}》|〈[^〈〉\n]{1,40}〉|【[^【】\n]{1,40}】")
