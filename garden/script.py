@@ -149,6 +149,8 @@ def _opencc_dict(name: str) -> dict[str, list[str]]:
     base = os.path.join(os.path.dirname(opencc.__file__), "clib")
     tool = os.path.join(base, "bin", "opencc_dict")
     source = os.path.join(base, "share", "opencc", f"{name}.ocd2")
+    if not (os.path.exists(tool) and os.path.exists(source)):
+        raise FileNotFoundError(f"this opencc install has no {tool} or {source} to read its dictionaries with")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, f"{name}.txt")
         subprocess.run([tool, "-i", source, "-o", out, "-f", "ocd2", "-t", "text"], check=True)

@@ -118,7 +118,10 @@ def test_chinese_documents_carry_their_written_form(lid):
 def test_distinctive_character_table_matches_the_installed_opencc():
     """garden/_han_variants.py is generated from OpenCC's dictionaries; a new opencc pin regenerates it."""
     opencc = pytest.importorskip("opencc")
-    hans, hant, version = variant_tables_from_opencc()
+    try:
+        hans, hant, version = variant_tables_from_opencc()
+    except FileNotFoundError as exc:  # a platform's wheel without the opencc_dict tool
+        pytest.skip(str(exc))
     assert version == opencc.__version__
     assert (hans, hant) == (HANS_ONLY, HANT_ONLY), "run `python -m garden.script` after changing the opencc pin"
     t2s, s2t = opencc.OpenCC("t2s"), opencc.OpenCC("s2t")
