@@ -7,6 +7,12 @@ each chunk is predicted (one batched `predict` call for a whole batch of documen
 chunks' label probabilities are averaged weighted by how many letters of prose they hold.
 Long documents are bounded by scoring at most `max_chunks` chunks spread evenly over the
 whole document (not just its beginning, which is often a title or licence header).
+
+Where the model and the text's script disagree, the script decides (garden.script): text whose
+letters are all Han characters is Chinese (lid.176 calls many short Chinese sentences Korean,
+Japanese, Vietnamese or French); kana make CJK text Japanese and Hangul Korean; short text
+(under `short_chars` characters) that is mostly CJK gets the CJK language of its script
+whatever the model says. Chinese documents also get their written form: Hans, Hant or Hani.
 """
 from __future__ import annotations
 
@@ -14,9 +20,13 @@ import functools
 import importlib.util
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
 import regex
+
+from garden.script import CJK_WEIGHT, ScriptCounts, cjk_language, count_scripts, han_variant
+from garden.text import CJK as _CJK
 
 UNDETERMINED = "und"  # ISO 639-2 "undetermined": no letters to judge (empty, emoji, digits)
 
@@ -27,7 +37,6 @@ LABEL_ALIASES = {"no": "nb", "wuu": "zh", "yue": "zh", "arz": "ar", "azb": "az",
 # Tokens that are not prose in any language: URLs, e-mails, paths, command options,
 # identifiers (snake_case, dotted names), markup, numbers. A token is a run of non-space,
 # non-CJK characters (Chinese has no spaces, so CJK runs are never part of a token).
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
 _TOKEN = regex.compile(rf"[^\s{_CJK}]+")
 _NON_PROSE = regex.compile(
     r"""
@@ -38,10 +47,9 @@ _NON_PROSE = regex.compile(
     regex.VERBOSE,
 )
 _LETTER = regex.compile(r"\p{L}")
-_NOT_KANA = regex.compile(r"[^\p{Hiragana}\p{Katakana}]+")
-_NOT_HAN = regex.compile(r"\P{Han}+")
 _NOT_LETTER = regex.compile(r"\P{L}+")
 _NOT_CJK = regex.compile(rf"[^{_CJK}]+")
+_HAS_CJK = regex.compile(rf"[{_CJK}]")
 _SPACES = regex.compile(r"\s+")
 
 
@@ -135,9 +143,6 @@ def _pack(lines: list[str], chunk_chars: int) -> list[Chunk]:
     return [c for c in chunks if c.weight > 0]
 
 
-CJK_WEIGHT = 4.0  # English letters per Han character in parallel text (Debian handbook en vs zh: about 3.8-4.4)
-
-
 def _chunk(lines: list[str]) -> Chunk:
     text = " ".join(lines)
     letters = _NOT_LETTER.sub("", text)
@@ -145,22 +150,49 @@ def _chunk(lines: list[str]) -> Chunk:
     return Chunk(text, float(len(letters) - cjk + CJK_WEIGHT * cjk))
 
 
+CJK_LANGUAGES = ("zh", "ja", "ko")
+SHORT_CHARS = 40  # shorter prose than this is decided by its script when the model contradicts it
+MOSTLY_CJK = 0.8  # prose whose weight (a CJK letter = CJK_WEIGHT) is this share CJK is never a non-CJK language
+
+
+@dataclass(frozen=True)
+class LangResult:
+    """One document's language: ISO 639-1 code, its probability, the written form of Chinese
+    (Hans, Hant or Hani for zh, else None), the probability of every language the model
+    proposed (after the script rules), and whether the script rather than the model decided."""
+
+    lang: str
+    score: float
+    script: Optional[str] = None
+    scores: dict[str, float] = field(default_factory=dict)
+    by_script: bool = False
+
+
 class LanguageIdentifier:
     """Batch language ID: list of texts → list of (ISO 639-1 code, probability)."""
 
-    def __init__(self, model_path: str | None = None, chunk_chars: int = 200, max_chunks: int = 16, k: int = 3):
+    def __init__(self, model_path: str | None = None, chunk_chars: int = 200, max_chunks: int = 16, k: int = 3,
+                 short_chars: int = SHORT_CHARS, script_rules: bool = True):
+        """`script_rules=False` keeps the model's chunk-averaged answer as it is (for comparisons)."""
         self.model = load_fasttext(model_path or default_model_path())
         self.chunk_chars = chunk_chars
         self.max_chunks = max_chunks
         self.k = k
+        self.short_chars = short_chars
+        self.script_rules = script_rules
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
+        """(language, probability) per text; `identify` gives the script and all scores too."""
+        return [(r.lang, r.score) for r in self.identify(texts)]
+
+    def identify(self, texts: list[str]) -> list[LangResult]:
+        """One LangResult per text: the model's chunk-averaged answer, corrected by the script rules."""
         per_doc = [chunks_of(t or "", self.chunk_chars, self.max_chunks) for t in texts]
         flat = [c.text for chunks in per_doc for c in chunks]
         labels, probs = self.model.predict(flat, k=self.k) if flat else ([], [])
-        out: list[tuple[str, float]] = []
+        out: list[LangResult] = []
         i = 0
-        for text, chunks in zip(texts, per_doc):
+        for chunks in per_doc:
             mass: dict[str, float] = defaultdict(float)
             total = sum(c.weight for c in chunks)
             for c in chunks:
@@ -169,26 +201,64 @@ class LanguageIdentifier:
                     mass[LABEL_ALIASES.get(code, code)] += c.weight * float(p)
                 i += 1
             if not total:
-                out.append((UNDETERMINED, 0.0))
+                out.append(LangResult(UNDETERMINED, 0.0))
                 continue
-            lang = max(mass, key=lambda key: (mass[key], key))
-            lang, score = _script_override(" ".join(c.text for c in chunks), lang, mass)
-            out.append((lang, round(min(score / total, 1.0), 4)))
+            scores = {lang: min(m / total, 1.0) for lang, m in mass.items()}
+            out.append(self._decide(" ".join(c.text for c in chunks), scores))
         return out
 
+    def _decide(self, text: str, scores: dict[str, float]) -> LangResult:
+        lang = max(scores, key=lambda key: (scores[key], key))
+        rounded = {k: round(v, 4) for k, v in sorted(scores.items())}
+        if not self.script_rules:
+            return LangResult(lang, rounded[lang], None, rounded)
+        if not _HAS_CJK.search(text):  # most documents: nothing for the script to say
+            return LangResult(lang, rounded[lang], None, rounded)
+        counts = count_scripts(text)
+        decision = script_decision(text, counts, lang, self.short_chars)
+        if decision is None or (decision.lang == lang and not decision.decisive):
+            final, score, by_script = lang, scores[lang], False
+        else:
+            # The model's CJK languages share characters: their probabilities pool. The script's own
+            # evidence is the weighted share of the letters written in the chosen language's scripts.
+            family = sum(scores.get(code, 0.0) for code in CJK_LANGUAGES)
+            final, score, by_script = decision.lang, max(family, counts.cjk_weight_share(decision.lang)), True
+            rounded = {final: round(min(score, 1.0), 4)}
+        script = han_variant(text) if final == "zh" else None
+        return LangResult(final, round(min(score, 1.0), 4), script, rounded, by_script)
 
-def _script_override(text: str, lang: str, mass: dict[str, float]) -> tuple[str, float]:
-    """Chinese and Japanese share Han characters; kana decide. Japanese prose always has kana."""
-    if lang not in ("ja", "zh"):
-        return lang, mass[lang]
-    han = len(_NOT_HAN.sub("", text))
-    kana = len(_NOT_KANA.sub("", text))
-    both = mass.get("ja", 0.0) + mass.get("zh", 0.0)
-    if lang == "ja" and han and not kana:
-        return "zh", both
-    if lang == "zh" and kana >= 0.1 * (han + kana) and kana >= 5:
-        return "ja", both
-    return lang, mass[lang]
+
+@dataclass(frozen=True)
+class ScriptDecision:
+    """The CJK language a text's script imposes; `decisive` when the script alone decides (all-Han
+    or short text), so the model's probability is replaced even where it agrees."""
+
+    lang: str
+    decisive: bool
+
+
+def script_decision(text: str, counts: ScriptCounts, model_lang: str,
+                    short_chars: int = SHORT_CHARS) -> Optional[ScriptDecision]:
+    """The language the script imposes on the model's answer `model_lang`, or None if it imposes none.
+
+    - all letters Han: zh, decisive (never a non-CJK language, nor ja/ko without kana/Hangul);
+    - CJK letters weigh at least half (a CJK letter = CJK_WEIGHT Latin letters) and the text is
+      shorter than `short_chars`: the CJK language of the script, decisive;
+    - the model says zh/ja/ko, or the CJK letters weigh MOSTLY_CJK at any length: the CJK
+      language of the script (kana → ja, Hangul → ko, else zh), replacing the model's answer
+      only where they differ.
+    """
+    if not counts.cjk:
+        return None
+    if counts.han == counts.letters:
+        return ScriptDecision("zh", True)
+    share = counts.cjk_weight_share("cjk")
+    script_lang = cjk_language(text, counts) or "zh"
+    if len(text) < short_chars and share >= 0.5:
+        return ScriptDecision(script_lang, True)
+    if model_lang in CJK_LANGUAGES or share >= MOSTLY_CJK:
+        return ScriptDecision(script_lang, False)
+    return None
 
 
 # Language names, ISO 639-2/3 codes and retired codes that people write in `keep:` instead of
