@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import regex
 
+from garden.text import CJK as _CJK
+
 UNDETERMINED = "und"  # ISO 639-2 "undetermined": no letters to judge (empty, emoji, digits)
 
 # lid.176 labels that are members of an ISO 639 macrolanguage with a 639-1 code, mapped to it.
@@ -27,7 +29,6 @@ LABEL_ALIASES = {"no": "nb", "wuu": "zh", "yue": "zh", "arz": "ar", "azb": "az",
 # Tokens that are not prose in any language: URLs, e-mails, paths, command options,
 # identifiers (snake_case, dotted names), markup, numbers. A token is a run of non-space,
 # non-CJK characters (Chinese has no spaces, so CJK runs are never part of a token).
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
 _TOKEN = regex.compile(rf"[^\s{_CJK}]+")
 _NON_PROSE = regex.compile(
     r"""
