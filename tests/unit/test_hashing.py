@@ -11,8 +11,8 @@ import numpy as np
 
 from garden.analysis.sample import priority
 from garden.executor.id_check import id_hash
-from garden.hashing import (digest64, hash64, murmur3_fmix64, rows_keys, seeded_fraction, seeded_hash64, seeded_text,
-                            sequence_keys, splitmix64_mix, token_hashes, window_hashes)
+from garden.hashing import (digest64, hash64, murmur3_fmix64, rows_keys, seeded_fraction, seeded_hash64, seeded_hashes64,
+                            seeded_text, sequence_keys, splitmix64_mix, token_hashes, window_hashes)
 from garden.lm.hashed_features import feature_bins
 from garden.text import match_words
 from operators.clean.basic import stable_fraction
@@ -64,6 +64,7 @@ def test_tokenizer_sample_keys_big_endian():
             0x1bca7bf828bb549b, 0x77ce0e2fea521fa9]
     assert doc_keys(S, 7).tolist() == want
     assert [seeded_hash64(7, s, byteorder="big") for s in S] == want
+    assert seeded_hashes64(7, S, byteorder="big") == want
 
 
 def test_analysis_sample_priority_two_parts_surrogatepass():
