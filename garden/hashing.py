@@ -50,7 +50,7 @@ def seeded_hashes64(seed: int, keys: Sequence[str], *, byteorder: ByteOrder, sep
     keys of a whole batch."""
     prefix = f"{seed}{sep}".encode()
     blake2b, from_bytes = hashlib.blake2b, int.from_bytes
-    return [from_bytes(blake2b(prefix + k.encode(), digest_size=8).digest(), byteorder) for k in keys]
+    return [from_bytes(blake2b(prefix + f"{k}".encode(), digest_size=8).digest(), byteorder) for k in keys]
 
 
 def seeded_fraction(seed: int, key: str) -> float:
