@@ -16,6 +16,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 ByteOrder = Literal["little", "big"]
+_blake2b, _from_bytes = hashlib.blake2b, int.from_bytes
 
 # --- blake2b keys -----------------------------------------------------------------------------
 
@@ -28,7 +29,8 @@ def digest64(text: str, errors: str = "strict") -> bytes:
 
 def hash64(text: str, *, byteorder: ByteOrder, errors: str = "strict") -> int:
     """digest64 as an unsigned 64-bit integer: the key of exact dedup, line dedup, id checks."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", errors), digest_size=8).digest(), byteorder)
+    data = text.encode() if errors == "strict" else text.encode("utf-8", errors)  # encode(): the fast path
+    return _from_bytes(_blake2b(data, digest_size=8).digest(), byteorder)
 
 
 def seeded_text(seed: int, *parts: str, sep: str = "\x00") -> str:
@@ -42,15 +44,15 @@ def seeded_text(seed: int, *parts: str, sep: str = "\x00") -> str:
 def seeded_hash64(seed: int, *parts: str, byteorder: ByteOrder, sep: str = "\x00", errors: str = "strict") -> int:
     """A 64-bit key that depends only on (seed, parts): the same draw for any worker count or order."""
     text = f"{seed}{sep}{parts[0]}" if len(parts) == 1 else seeded_text(seed, *parts, sep=sep)
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", errors), digest_size=8).digest(), byteorder)
+    data = text.encode() if errors == "strict" else text.encode("utf-8", errors)
+    return _from_bytes(_blake2b(data, digest_size=8).digest(), byteorder)
 
 
 def seeded_hashes64(seed: int, keys: Sequence[str], *, byteorder: ByteOrder, sep: str = "\x00") -> list[int]:
     """seeded_hash64(seed, key) of every key, in one pass (the seed is encoded once): per-document
     keys of a whole batch."""
     prefix = f"{seed}{sep}".encode()
-    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
-    return [from_bytes(blake2b(prefix + f"{k}".encode(), digest_size=8).digest(), byteorder) for k in keys]
+    return [_from_bytes(_blake2b(prefix + f"{k}".encode(), digest_size=8).digest(), byteorder) for k in keys]
 
 
 def seeded_fraction(seed: int, key: str) -> float:
