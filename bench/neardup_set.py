@@ -22,12 +22,9 @@ from typing import Iterable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from garden.text import CJK
+from garden.text import CJK_CHAR_RE as CJK_RE  # noqa: E402
 from operators.dedup import shingles  # noqa: E402
 
-import regex  # noqa: E402
-
-CJK_RE = regex.compile(rf"[{CJK}]")
 CORPORA = "/work/shared/corpora"
 DEFAULT_SOURCES = ("en_linux_doc_rst", "en_python_doc_rst", "en_dict_foldoc", "zh_linux_doc_rst", "zh_manpages")
 

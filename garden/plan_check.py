@@ -141,7 +141,7 @@ def _tokenized_sources(recipe: Recipe, op: OpSpec) -> tuple[set[str], str] | Non
         return sources, "the inputs' sources"
     try:
         if fs.exists(tokens):
-            from operators.mix import load_manifest
+            from garden.blend import load_manifest
 
             return set(load_manifest(tokens)["sources"]), f"the sources in {tokens}"
     except (OSError, ValueError, KeyError, TypeError):

@@ -15,7 +15,8 @@ import yaml
 
 from garden import registry
 from garden.io import fs
-from garden.io.input_files import InputFileError, input_files, list_input, report_loops
+from garden.io.input_files import InputFileError, input_files
+from garden.io.inputs import InputSpec
 from garden.io.lines import DEFAULT_MAX_RECORD_BYTES
 from garden.operator import Operator
 
@@ -32,32 +33,6 @@ MAX_BATCH_SIZE = 1_000_000  # documents held in memory at once per worker
 
 class RecipeError(ValueError):
     """A recipe that cannot run; the message names file, line and entry."""
-
-
-@dataclasses.dataclass(frozen=True)
-class InputSpec:
-    path: str
-    source: str
-    text_field: str = "text"
-    id_field: str = "id"
-
-    def files(self) -> list[str]:
-        """Sorted, one name per file; raises InputFileError for FIFOs, devices, unreadable files,
-        link loops and non-UTF-8 names (garden.io.input_files)."""
-        listing = list_input(self.path)
-        report_loops(listing)
-        return listing.files
-
-    def base_dir(self) -> str:
-        """The non-wildcard prefix of the path; generated ids are relative to it."""
-        parts = self.path.split("/")
-        fixed = []
-        for part in parts:
-            if any(ch in part for ch in "*?["):
-                break
-            fixed.append(part)
-        base = "/".join(fixed) if len(fixed) < len(parts) else fs.dirname(self.path)
-        return base or "."
 
 
 @dataclasses.dataclass

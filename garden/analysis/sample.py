@@ -7,11 +7,11 @@ still counts toward the totals (documents, characters, quarantined records per s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import heapq
 from collections import Counter
 from typing import Iterator
 
+from garden.hashing import seeded_hash64
 from garden.io import fs
 from garden.messages import printable
 from garden.io.inputs import InputShard, plan_inputs
@@ -33,8 +33,8 @@ class SampleTask:
 
 def priority(seed: int, source: str, doc_id: str) -> int:
     """64-bit hash deciding sample membership (smallest N win)."""
-    key = f"{seed}\x00{source}\x00{doc_id}".encode("utf-8", "surrogatepass")  # ids from non-UTF-8 file names
-    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+    # surrogatepass: ids made from file names that are not UTF-8
+    return seeded_hash64(seed, source, doc_id, byteorder="big", errors="surrogatepass")
 
 
 def source_name(path: str) -> str:

@@ -74,8 +74,8 @@ def _pick(texts: list[str], langs: tuple[str, ...], max_docs: int | None, seed: 
         found = LanguageIdentifier().predict(texts)
         texts = [t for t, (lang, _) in zip(texts, found) if lang in wanted]
     if max_docs is not None and len(texts) > max_docs:
-        import hashlib
+        from garden.hashing import digest64, seeded_text
 
-        texts = sorted(texts, key=lambda t: hashlib.blake2b(f"{seed}\x00{t}".encode(), digest_size=8).digest())[:max_docs]
+        texts = sorted(texts, key=lambda t: digest64(seeded_text(seed, t)))[:max_docs]
     return texts
 

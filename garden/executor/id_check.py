@@ -6,17 +6,16 @@ is bounded by the range, not by the corpus.
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
+from garden.hashing import hash64
 from garden.io import fs
 
 RANGES = 16
 
 
 def id_hash(doc_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    return hash64(doc_id, byteorder="little", errors="surrogatepass")
 
 
 def write_id_hashes(path: str, ids: list[str]) -> None:

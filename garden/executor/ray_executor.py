@@ -72,9 +72,9 @@ def remove_attempt_leftovers(task: Task) -> int:
         if not path or "://" in path:
             continue  # writes to URLs are staged on the worker's disk, never next to the output
         if is_dir:
-            pattern = os.path.join(glob.escape(path), "**", f".*{fs.TEMP_MARK}*")
+            pattern = fs.temp_glob_under(path)
         else:
-            pattern = glob.escape(fs.temp_path(path).rsplit(fs.TEMP_MARK, 1)[0]) + fs.TEMP_MARK + "*"
+            pattern = fs.temp_glob(path)
         for leftover in glob.glob(pattern, recursive=True):
             if fs.is_temp_name(os.path.basename(leftover)):
                 try:

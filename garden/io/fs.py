@@ -298,8 +298,9 @@ def staging_dir() -> str:
     return os.environ.get("GARDEN_TMPDIR") or tempfile.gettempdir()
 
 
+# The one temp-file rule: every name below derives from TEMP_MARK.
 TEMP_MARK = ".garden-tmp-"
-TEMP_RE = re.compile(r"^\..+\.garden-tmp-\d+$")
+TEMP_RE = re.compile(rf"^\..+{re.escape(TEMP_MARK)}\d+$")
 
 
 def temp_path(path: str) -> str:
@@ -311,6 +312,18 @@ def temp_path(path: str) -> str:
 
 def is_temp_name(name: str) -> bool:
     return bool(TEMP_RE.match(name))
+
+
+def temp_glob(path: str) -> str:
+    """A glob (local paths) for the temp files of `path` written by any process: a killed attempt's.
+    Confirm each hit with is_temp_name before removing it."""
+    head, name = os.path.split(path)
+    return os.path.join(_glob.escape(head), f".{_glob.escape(name)}{TEMP_MARK}*")
+
+
+def temp_glob_under(folder: str) -> str:
+    """A recursive glob (`glob(..., recursive=True)`, local paths) for every temp file under `folder`."""
+    return os.path.join(_glob.escape(folder), "**", f".*{TEMP_MARK}*")
 
 
 class StagedFile:

@@ -16,12 +16,39 @@ from typing import Iterator
 
 from garden.io import fs
 from garden.io.identity import InputIdentity
-from garden.io.input_files import input_files
+from garden.io.input_files import input_files, list_input, report_loops
 from garden.io.lines import DEFAULT_MAX_RECORD_BYTES, LongLine, bounded_lines, readable_lines, skip_line
-from garden.recipe import InputSpec
 
 CHUNK = 8 * 1024 * 1024
 SCAN_BLOCK = 1 << 20  # decompressed bytes per read when counting lines of a compressed file
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """One `inputs:` entry of a recipe (garden.recipe reads it from YAML; planning reads it here)."""
+
+    path: str
+    source: str
+    text_field: str = "text"
+    id_field: str = "id"
+
+    def files(self) -> list[str]:
+        """Sorted, one name per file; raises InputFileError for FIFOs, devices, unreadable files,
+        link loops and non-UTF-8 names (garden.io.input_files)."""
+        listing = list_input(self.path)
+        report_loops(listing)
+        return listing.files
+
+    def base_dir(self) -> str:
+        """The non-wildcard prefix of the path; generated ids are relative to it."""
+        parts = self.path.split("/")
+        fixed = []
+        for part in parts:
+            if any(ch in part for ch in "*?["):
+                break
+            fixed.append(part)
+        base = "/".join(fixed) if len(fixed) < len(parts) else fs.dirname(self.path)
+        return base or "."
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import IO, Iterator
 import numpy as np
 
 from garden.io import fs
-from garden.lm.hashing import rows_keys
+from garden.hashing import rows_keys
 from garden.lm.model import NgramModel, OrderTable
 from garden.lm.normalize import Normalizer
 from garden.lm.tokens import UNK, TokenSpec, spec_from_json, spec_to_json

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from garden.lm.hashing import sequence_keys
+from garden.hashing import sequence_keys
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from garden.lm.hashing import mix
+from garden.hashing import splitmix64_mix
 from garden.text import words
 
 _PAIR = np.uint64(0x9E3779B97F4A7C15)
@@ -23,9 +23,9 @@ def feature_bins(text: str, buckets: int) -> np.ndarray:
     if not toks:
         return np.zeros(0, dtype=np.int64)
     h = np.fromiter((zlib.crc32(t.encode("utf-8")) for t in toks), dtype=np.uint64, count=len(toks))
-    uni = mix(h)
+    uni = splitmix64_mix(h)
     with np.errstate(over="ignore"):
-        bi = mix(h[:-1] * _PAIR + h[1:] + np.uint64(1))
+        bi = splitmix64_mix(h[:-1] * _PAIR + h[1:] + np.uint64(1))
     return (np.concatenate([uni, bi]) % np.uint64(buckets)).astype(np.int64)
 
 

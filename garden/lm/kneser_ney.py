@@ -16,7 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from garden.lm.counting import NgramCounter, OrderCounts
-from garden.lm.hashing import rows_keys
+from garden.hashing import rows_keys
 from garden.lm.model import NgramModel, OrderTable
 from garden.lm.normalize import Normalizer
 from garden.lm.tokens import TokenSpec

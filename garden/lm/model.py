@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from garden.lm.counting import pad_sentences
-from garden.lm.hashing import sequence_keys
+from garden.hashing import sequence_keys
 from garden.lm.normalize import Normalizer
 from garden.lm.tokens import TokenSpec, spec_from_json, spec_to_json
 
@@ -105,7 +105,7 @@ class NgramModel:
 
     def log10_prob(self, history: Sequence[int], word: int) -> float:
         """log10 p(word | history) the slow, obvious way (ARPA backoff); for checks, not for speed."""
-        from garden.lm.hashing import rows_keys
+        from garden.hashing import rows_keys
 
         history = list(history)[-(self.order - 1):] if self.order > 1 else []
         total = 0.0

@@ -1,13 +1,13 @@
 """Everyday operators: length bounds, Unicode/whitespace normalisation, sampling, meta-field filters."""
 from __future__ import annotations
 
-import hashlib
 import json
 import unicodedata
 from typing import Literal, Optional
 
 import regex
 
+from garden.hashing import seeded_fraction
 from garden.operator import Doc, Filter, Mapper, Verdict
 from garden.registry import register
 from garden.text import clean_whitespace, count_words, fix_mojibake, remove_control
@@ -83,10 +83,7 @@ class Normalize(Mapper):
         return doc
 
 
-def stable_fraction(seed: int, key: str) -> float:
-    """A number in [0, 1) that depends only on (seed, key): same sample for any worker count."""
-    digest = hashlib.blake2b(f"{seed}\x00{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+stable_fraction = seeded_fraction  # its name here before garden.hashing held the rule
 
 
 @register

@@ -11,9 +11,8 @@ import regex
 
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
+from garden.text import CJK_CHAR_RE as _HAS_CJK
 
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
-_HAS_CJK = regex.compile(rf"[{_CJK}]")
 # A listed term must not be glued to other letters/digits: "ass" does not match "class".
 # A term written in CJK has no word boundaries to respect and matches as a substring.
 _BEFORE = r"(?<![\p{L}\p{N}_])"

@@ -8,7 +8,6 @@ so Chinese evaluation sets match by 13-character spans.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 from typing import Iterable, Iterator
@@ -16,46 +15,21 @@ from typing import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from garden.hashing import token_hashes, window_hashes
 from garden.io import fs
 from garden.io.inputs import open_decompressed
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
-from operators.dedup._signature import tokens
+from garden.text import match_words as tokens
 
-_P = np.uint64(0x100000001B3)
-_M1 = np.uint64(0xFF51AFD7ED558CCD)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
 _SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".json.gz", ".jsonl", ".json", ".parquet", ".txt.gz", ".txt")
 
 
-def _token_hashes(toks: list[str], cache: dict[str, int]) -> np.ndarray:
-    out = np.empty(len(toks), dtype=np.uint64)
-    for i, t in enumerate(toks):
-        h = cache.get(t)
-        if h is None:
-            h = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
-            if len(cache) < 1_000_000:
-                cache[t] = h
-        out[i] = h
-    return out
-
-
 def ngram_hashes(toks: list[str], n: int, cache: dict[str, int]) -> np.ndarray:
-    """One 64-bit hash per n-token window (polynomial over token hashes, then mixed)."""
+    """One 64-bit hash per n-token window (polynomial over token hashes, the length first, then mixed)."""
     if len(toks) < n:
         return np.zeros(0, dtype=np.uint64)
-    th = _token_hashes(toks, cache)
-    m = len(toks) - n + 1
-    h = np.full(m, np.uint64(n), dtype=np.uint64)  # the length is part of the hash
-    with np.errstate(over="ignore"):
-        for k in range(n):
-            h = h * _P + th[k:k + m]
-        h ^= h >> np.uint64(33)
-        h *= _M1
-        h ^= h >> np.uint64(33)
-        h *= _M2
-        h ^= h >> np.uint64(33)
-    return h
+    return window_hashes(token_hashes(toks, cache, 1_000_000), n, length_at="start")
 
 
 def eval_set_name(path: str) -> str:

@@ -1,12 +1,12 @@
 """Exact deduplication: one keeper per normalised-text hash, chosen deterministically."""
 from __future__ import annotations
 
-import hashlib
 from typing import ClassVar, Iterator
 
 import numpy as np
 import pyarrow as pa
 
+from garden.hashing import hash64
 from garden.io import fs
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
@@ -16,7 +16,7 @@ from operators.dedup.keep_rule import KeepRule, keeper_order
 
 
 def text_hash(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(normalize_key(text).encode(), digest_size=8).digest(), "little")
+    return hash64(normalize_key(text), byteorder="little")
 
 
 @register

@@ -10,13 +10,13 @@ and counted once per document, so a line repeated inside one page is not boilerp
 """
 from __future__ import annotations
 
-import hashlib
 from typing import ClassVar, Iterator, Literal
 
 import numpy as np
 import pyarrow as pa
 import regex
 
+from garden.hashing import hash64
 from garden.io import fs
 from garden.operator import Doc, GlobalOp, StageContext, Verdict
 from garden.registry import register
@@ -66,7 +66,7 @@ def unit_hash(unit: str, min_chars: int) -> int | None:
     key = normalize_key(unit)
     if len(key) < min_chars:
         return None
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    return hash64(key, byteorder="little")
 
 
 @register

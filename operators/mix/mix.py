@@ -4,10 +4,10 @@ from __future__ import annotations
 import warnings
 from typing import ClassVar, Optional
 
+from garden.blend import build_blend, check_phases, check_split, check_weights, load_manifest
 from garden.io import fs
 from garden.operator import GlobalOp, StageContext
 from garden.registry import register
-from operators.mix._blend import build_blend, check_phases, check_weights, load_manifest
 
 
 def _manifest(param: str, ctx: StageContext) -> tuple[str, dict]:
@@ -15,16 +15,6 @@ def _manifest(param: str, ctx: StageContext) -> tuple[str, dict]:
     if not path:
         raise ValueError("no tokens.json: put `tokenize` before this step or set tokens: PATH/tokens.json")
     return path, load_manifest(path)
-
-
-def _check_split(split: str) -> None:
-    parts = split.replace("/", ",").split(",")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"split must look like '98,1,1', got {split!r}") from None
-    if len(values) != 3 or any(v < 0 for v in values) or values[0] <= 0:
-        raise ValueError(f"split must be three non-negative numbers train,valid,test with train > 0, got {split!r}")
 
 
 def _finish(ctx: StageContext, blend: dict) -> dict:
@@ -55,7 +45,7 @@ class _BlendStep(GlobalOp):
     def check_common(params: dict) -> None:
         if params["max_epochs"] <= 0:
             raise ValueError("max_epochs must be positive")
-        _check_split(params["split"])
+        check_split(params["split"])
 
     def plan_phases(self, available: dict[str, int]) -> list[dict]:
         """The phases to write: [{name, tokens, weights}, ...]."""

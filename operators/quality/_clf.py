@@ -7,7 +7,6 @@ line breaks as a token (boilerplate is many short lines) and bounds the length.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -16,13 +15,15 @@ from typing import Iterable, Iterator
 
 import regex
 
+from garden.hashing import digest64, seeded_fraction, seeded_text
+from garden.text import CJK
+
 POSITIVE = "hq"
 NEGATIVE = "lq"
 MAX_TOKENS = 1500
 NEWLINE_TOKEN = "_nl_"
 
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
-_TOKEN = regex.compile(rf"[{_CJK}]|[^\s\p{{P}}\p{{S}}\p{{C}}{_CJK}]+|[\p{{P}}\p{{S}}]|\n")
+_TOKEN = regex.compile(rf"[{CJK}]|[^\s\p{{P}}\p{{S}}\p{{C}}{CJK}]+|[\p{{P}}\p{{S}}]|\n")
 _DIGIT = regex.compile(r"\d")
 
 
@@ -65,8 +66,7 @@ def model_labels(model) -> list[str]:
 
 def is_held_out(text: str, fraction: float, seed: int) -> bool:
     """Deterministic split by content: the same document is always on the same side."""
-    digest = hashlib.blake2b(f"{seed}\x00{text}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64 < fraction
+    return seeded_fraction(seed, text) < fraction
 
 
 @dataclass
@@ -127,7 +127,7 @@ def train_classifier(positive: list[str], negative: list[str], out_path: str, *,
                 train_lines.append(f"__label__{label} {classifier_text(text)}")
     if not train_lines:
         raise ValueError("no training documents")
-    train_lines.sort(key=lambda line: hashlib.blake2b(f"{seed}{line}".encode(), digest_size=8).digest())
+    train_lines.sort(key=lambda line: digest64(seeded_text(seed, line, sep="")))
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as fh:
         fh.write("\n".join(train_lines) + "\n")

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 
 import regex
 
 from garden.languages import document_language
-from garden.text import CJK, WORD_RE, count_words, words
+from garden.text import CJK_CHAR_RE as _CJK_CHAR_RE
+from garden.text import count_words, split_tokens, split_words  # noqa: F401  (split_*: re-exported)
+from garden.text import needs_full_words as _needs_full_words
 
 CJK_LANGS = frozenset({"zh", "ja", "ko", "yue", "wuu", "lzh"})
-_CJK_CHAR_RE = regex.compile(rf"[{CJK}]")
 _LETTER_RE = regex.compile(r"\p{L}")
 _GUESS_SAMPLE = 2000
 
@@ -23,49 +23,6 @@ _GUESS_SAMPLE = 2000
 # Sentence_Terminal character (。！？ । ؟ ...) added by end_chars().
 _QUOTES = "\"'”’」』"
 ELLIPSES = ("...", "…")
-
-
-# Where garden.text.words' classes and the stdlib `re`'s \w agree (no CJK, no combining marks,
-# no control/format/private/unassigned characters), `re` gives the same words at twice the speed.
-_LATIN_WORD_RE = re.compile(r"[^\W_]+(?:['’\-.][^\W_]+)*")
-
-
-# Blocks holding CJK characters (Han, kana, Hangul, full-width forms), generously: a character
-# wrongly sent to the full path costs only speed.
-_CJK_BLOCKS = ((0x1100, 0x11FF), (0x2E80, 0x9FFF), (0xA960, 0xA97F), (0xAC00, 0xD7FF), (0xF900, 0xFAFF),
-               (0xFE30, 0xFE4F), (0xFF00, 0xFFEF), (0x1B000, 0x1B16F), (0x20000, 0x10FFFF))
-
-
-@functools.lru_cache(maxsize=1)
-def _needs_full_words_re() -> re.Pattern:
-    """A stdlib character class (fast to search) of every character where the two word rules may differ:
-    combining marks, control/format/private-use/unassigned characters, CJK blocks."""
-    ranges: list[list[int]] = []
-    for cp in range(0x20000):
-        if 0xD800 <= cp < 0xE000 or cp in (9, 10, 13):
-            continue
-        cat = unicodedata.category(chr(cp))
-        if cat[0] != "M" and cat not in ("Cc", "Cf", "Co", "Cn"):
-            continue
-        if ranges and ranges[-1][1] == cp - 1:
-            ranges[-1][1] = cp
-        else:
-            ranges.append([cp, cp])
-    ranges += [list(block) for block in _CJK_BLOCKS]
-    parts = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
-    return re.compile(f"[{parts}]")
-
-
-def _needs_full_words(text: str) -> bool:
-    if text.isascii():
-        return _ASCII_CONTROL_RE.search(text) is not None
-    return _needs_full_words_re().search(text) is not None
-
-
-_ASCII_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# Tokens as word tokenizers (nltk, spaCy) give them: words plus runs of punctuation/symbols.
-_LATIN_TOKEN_RE = re.compile(rf"({_LATIN_WORD_RE.pattern})|(?:[^\w\s]|_)+")
-_TOKEN_RE = regex.compile(rf"({WORD_RE.pattern})|[\p{{P}}\p{{S}}]+")
 
 
 def lang_of(doc: dict) -> str:
@@ -105,31 +62,12 @@ def english_rules_apply(doc: dict, langs: list[str], cjk: bool) -> bool:
     return not cjk
 
 
-def split_words(text: str) -> list[str]:
-    """Language-aware words (garden.text.words): CJK characters are words, punctuation is not."""
-    if not _needs_full_words(text):
-        return _LATIN_WORD_RE.findall(text)
-    return words(text)
-
-
 @functools.lru_cache(maxsize=1)
 def end_chars() -> frozenset:
     """Characters that end a sentence in any script (Unicode Sentence_Terminal) plus closing quotes."""
     term = regex.compile(r"\p{Sentence_Terminal}")
     found = (chr(c) for c in range(0x20000) if not 0xD800 <= c < 0xE000)
     return frozenset(c for c in found if term.match(c)) | frozenset(_QUOTES)
-
-
-def split_tokens(text: str) -> tuple[list[str], int]:
-    """(words, number of punctuation tokens): what a word tokenizer yields, words as in split_words.
-
-    Published implementations of some rules (Gopher's alphabetic-word share, FineWeb's list
-    ratio) count punctuation tokens among the "words"; those rules use this.
-    """
-    pattern = _TOKEN_RE if _needs_full_words(text) else _LATIN_TOKEN_RE
-    found = pattern.findall(text)
-    n_punct = found.count("")
-    return (list(filter(None, found)) if n_punct else found), n_punct
 
 
 # A whole word (as split_words cuts it) made of digits only: starts with a digit not glued to a

@@ -1,13 +1,13 @@
 """fastText quality classifier inference: annotate `quality_score`, keep by threshold or GPT-3-style Pareto sampling."""
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Optional
 
 import numpy as np
 import pyarrow as pa
 
+from garden.hashing import seeded_hash64
 from garden.operator import Doc, Filter, Verdict
 from garden.registry import register
 from operators.quality._clf import POSITIVE, model_labels, score_texts
@@ -16,8 +16,7 @@ from operators.lang import load_fasttext
 
 def pareto_keep(doc_id: str, score: float, alpha: float, seed: int) -> bool:
     """GPT-3's rule: keep if pareto(alpha) > 1 - score, the draw seeded by (seed, doc id) alone."""
-    digest = hashlib.blake2b(f"{seed}\x00{doc_id}".encode(), digest_size=8).digest()
-    rng = np.random.default_rng(int.from_bytes(digest, "little"))
+    rng = np.random.default_rng(seeded_hash64(seed, doc_id, byteorder="little"))
     return bool(rng.pareto(alpha) > 1.0 - score)
 
 

@@ -10,7 +10,6 @@ threshold pass reads the corpus once more on the driver.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -20,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from garden.executor.tasks import read_output
+from garden.hashing import seeded_hashes64
 from garden.io import fs
 from garden.io.writer import atomic_write_json
 from garden.lm.hashed_features import histogram, log_distribution, log_weights
@@ -33,8 +33,7 @@ RATIO_FILE = "log_ratio.npy"
 
 def gumbel(ids: list[str], seed: int) -> np.ndarray:
     """Standard Gumbel noise from a hash of (seed, id): the same for any worker count or order."""
-    u = np.array([(int.from_bytes(hashlib.blake2b(f"{seed}\x00{i}".encode(), digest_size=8).digest(), "little") + 0.5)
-                  / 2.0 ** 64 for i in ids], dtype=np.float64)
+    u = np.array([(h + 0.5) / 2.0 ** 64 for h in seeded_hashes64(seed, ids, byteorder="little")], dtype=np.float64)
     return -np.log(-np.log(u))
 
 

@@ -6,17 +6,15 @@ balancing), which is enough: the global bottom-k is contained in the union.
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from garden.hashing import seeded_hashes64
+
 
 def doc_keys(ids: list[str], seed: int) -> np.ndarray:
-    prefix = f"{seed}\x00".encode()
-    return np.fromiter((int.from_bytes(hashlib.blake2b(prefix + i.encode(), digest_size=8).digest(), "big")
-                        for i in ids), dtype=np.uint64, count=len(ids))
+    return np.fromiter(seeded_hashes64(seed, ids, byteorder="big"), dtype=np.uint64, count=len(ids))
 
 
 def bottom_k(table: pa.Table, k: int, per_source: bool) -> pa.Table:

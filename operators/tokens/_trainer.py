@@ -26,9 +26,10 @@ from collections import Counter
 from typing import Callable, Iterable, Iterator
 
 from garden.io import fs
+from garden.text import HAN_KANA
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"  # letters only: punctuation stays its own token
+CJK = HAN_KANA  # letters only: punctuation stays its own token
 CJK_MODES = ("run", "char", "none")
 DIGIT_MODES = ("individual", "groups3", "none")
 DEFAULT_PRE_TOKENIZER = {"cjk": "run", "digits": "individual"}

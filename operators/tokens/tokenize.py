@@ -24,7 +24,7 @@ from garden.operator import GlobalOp, StageContext
 from garden.registry import register
 from operators.tokens._encode import encode_flat, set_thread_pool_size
 from operators.tokens._load import TokenizerInfo, load_tokenizer
-from operators.clean.basic import stable_fraction
+from garden.hashing import seeded_fraction as stable_fraction
 
 SPLITS = ("train", "valid", "test")
 COUNTS_FILE = "counts.json"

@@ -37,7 +37,9 @@ def private_imports(path: pathlib.Path, root: pathlib.Path = ROOT) -> list[str]:
 
 
 def python_files() -> list[pathlib.Path]:
-    return sorted(p for top in SCANNED for p in (ROOT / top).rglob("*.py"))
+    """The project's own Python files (not a virtual environment or work folder a bench made)."""
+    skip = {"_work", ".venv", "site-packages", "__pycache__"}
+    return sorted(p for top in SCANNED for p in (ROOT / top).rglob("*.py") if not skip & set(p.relative_to(ROOT).parts))
 
 
 def test_no_module_imports_a_private_name_of_another_family():
