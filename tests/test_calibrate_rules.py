@@ -115,7 +115,8 @@ def test_suggestions_are_rounded_without_changing_what_they_drop(tmp_path):
     value = curve["suggested"]
     assert float(f"{value:.3g}") == value  # three significant digits at most
     cls = registry.get("gopher_quality")
-    docs = _docs(EN) + _docs(ZH)
+    # as the recipe reads them: the input's own `lang` stays in meta, so no per-language threshold applies
+    docs = [{"id": d["id"], "text": d["text"]} for d in _docs(EN) + _docs(ZH)]
     assert cal.drop_share(cls, {"max_symbol_word_ratio": value}, docs) == pytest.approx(curve["suggested_drop"])
 
 
@@ -190,3 +191,32 @@ def test_rule_shares_say_which_rule_drops_what(tmp_path, repetitive):
     assert rules["gopher_quality"]["docs"] == len(docs)
     html = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
     assert "Which rule drops what" in html and next(iter(expected)) in html
+
+
+def test_per_language_threshold_is_calibrated_on_that_language(tmp_path):
+    """`gopher_quality.min_doc_words.zh`: the curve runs on the Chinese documents only, starts from the
+    built-in Chinese value, and the written recipe holds a map by language merged over the table."""
+    recipe = _recipe(tmp_path, [EN, ZH], "  - language: {keep: [en, zh]}\n  - gopher_quality: {}\n")
+    out = tmp_path / "calibrated.yaml"
+    a = run_analysis([], str(tmp_path / "a"), recipe_path=recipe, targets=["gopher_quality.min_doc_words.zh=0.3"],
+                     calibrate_only=["gopher_quality.min_doc_words.zh"], write_recipe_path=str(out))
+    curve = next(c for c in a["calibration"]["curves"] if c["param"] == "min_doc_words.zh")
+    builtin_zh = registry.get("gopher_quality").language_values("min_doc_words", 50).get("zh")
+    assert curve["current"] == builtin_zh != 50
+    detected = registry.get("language")(keep=["en", "zh"])
+    docs = [{"id": d["id"], "text": d["text"]} for d in _docs(EN) + _docs(ZH)]
+    detected.keep_batch(docs)
+    zh_docs = [d for d in docs if d.get("lang") == "zh"]
+    assert curve["docs"] == len(zh_docs) and 90 <= len(zh_docs) <= 110
+    written = load_recipe(str(out)).pipeline[1].params["min_doc_words"]
+    assert written == {"zh": curve["suggested"]}
+    op = registry.get("gopher_quality")(min_doc_words=written)
+    dropped = sum(1 for v in op.keep_batch([dict(d) for d in zh_docs]) if v is not True)
+    assert dropped / len(zh_docs) == pytest.approx(curve["suggested_drop"])
+
+
+def test_language_key_on_a_single_valued_threshold_is_refused(tmp_path):
+    recipe = _recipe(tmp_path, [EN], "  - language: {keep: [en]}\n")
+    res = CliRunner().invoke(main, ["analyze", "--recipe", recipe, "-o", str(tmp_path / "a"), "-q",
+                                    "--target-drop", "language.min_score.zh=0.1"])
+    assert res.exit_code == 2 and "has one value for every language" in res.output

@@ -14,6 +14,7 @@ import typing
 from typing import Any, Sequence
 
 from garden.analysis.stats import quantile
+from garden.languages import document_language, is_language_key, language_key
 from garden.operator import Filter, GlobalOp, Mapper, Param
 from garden.recipe import Recipe
 
@@ -66,23 +67,36 @@ def _dict_key(mapping: dict, key: str) -> Any:
         return key
 
 
-def current_value(params: dict, param: Param, key: str | None) -> Any:
+def is_language_target(cls: type, param: Param, key: str | None) -> bool:
+    """`key` names a language of a per-language threshold (`min_doc_words.zh`), not an entry of a
+    dict-valued parameter such as Gopher's {n: fraction} (`top_ngram_char_frac.4`)."""
+    return key is not None and param.name in getattr(cls, "per_language", {}) and is_language_key(key)
+
+
+def current_value(cls: type, params: dict, param: Param, key: str | None) -> Any:
+    """The value in force: the parameter's, one entry of a dict-valued one, or for a language key
+    the value that language gets (its own, its script group's, the built-in table's or default)."""
     value = params.get(param.name, param.default)
-    if key is None:
+    if is_language_target(cls, param, key):
+        return cls.language_values(param.name, value).get(language_key(key))
+    if key is None or not isinstance(value, dict):
         return value
-    if isinstance(value, dict):
-        return value.get(_dict_key(value, key), value.get("default"))
-    return value  # a scalar threshold applies to every language key
+    return value.get(_dict_key(value, key))
 
 
-def with_value(params: dict, param: Param, key: str | None, value: Any) -> dict:
-    """`params` with the parameter (or one entry of a dict-valued / per-language one) set to `value`."""
+def with_value(cls: type, params: dict, param: Param, key: str | None, value: Any) -> dict:
+    """`params` with the parameter (or one entry of a dict-valued one, or one language of a
+    per-language one) set to `value`."""
     if key is None:
         return {**params, param.name: value}
     old = params.get(param.name, param.default)
-    if isinstance(old, dict):
-        return {**params, param.name: {**old, _dict_key(old, key): value}}
-    return {**params, param.name: {key: value, "default": old}}  # a per-language map from a scalar
+    if is_language_target(cls, param, key):
+        if cls.is_language_map(param.name, old):
+            return {**params, param.name: {**old, language_key(key): value}}
+        if old == param.default:  # the built-in table applies: a map is merged over it
+            return {**params, param.name: {language_key(key): value}}
+        return {**params, param.name: {language_key(key): value, "default": old}}  # one value for all before
+    return {**params, param.name: {**(old or {}), _dict_key(old or {}, key): value}}
 
 
 def targetable(cls: type) -> list[str]:
@@ -292,21 +306,20 @@ def check_targets(recipe: Recipe, targets: dict[tuple[str, str], float]) -> None
         if isinstance(param.default, dict) and key is None:
             raise ValueError(f"{where}: '{param_name}' holds one threshold per key: name one, e.g. "
                              f"{op}.{param_name}.{next(iter(param.default))}")
+        if key is not None and is_language_key(key) and not isinstance(param.default, dict) \
+                and param.name not in getattr(spec.cls, "per_language", {}):
+            raise ValueError(f"{where}: '{param_name}' of '{op}' has one value for every language "
+                             "(it is not a per-language threshold)")
         if key is not None:
-            trial = with_value(dict(spec.params), param, key, current_value(spec.params, param, key))
+            trial = with_value(spec.cls, dict(spec.params), param, key,
+                               current_value(spec.cls, spec.params, param, key))
+            if isinstance(trial[param_name], dict) and any(isinstance(v, dict) for v in trial[param_name].values()):
+                raise ValueError(f"{where}: '{param_name}' holds a mapping per language; calibrate one of its "
+                                 "entries for every language (e.g. " f"{op}.{param_name}.4), or give the map in the recipe")
             try:
                 spec.cls.check_params(dict(trial))
             except Exception as exc:
                 raise ValueError(f"{where}: '{param_name}' of '{op}' takes no value per key '{key}' ({exc})") from None
-
-
-def _is_language_key(params: dict, param: Param, key: str | None) -> bool:
-    """A key of a per-language threshold (`{zh: 80, default: 50}`), not an entry of a dict-valued
-    parameter such as Gopher's {n: fraction}."""
-    if key is None:
-        return False
-    value = params.get(param.name, param.default)
-    return not isinstance(value, dict) or "default" in value
 
 
 def curve_job(op_name: str, params: dict, name: str, grid: list, docs: list[dict], target: float | None,
@@ -319,12 +332,12 @@ def curve_job(op_name: str, params: dict, name: str, grid: list, docs: list[dict
     param = next(p for p in cls.params() if p.name == param_name)
 
     def evaluate(value: Any) -> float | None:
-        return drop_share(cls, with_value(params, param, key, value), docs)
+        return drop_share(cls, with_value(cls, params, param, key, value), docs)
 
     drops = [evaluate(v) for v in grid]
     if stat_for(name) is None and numeric_type(param.type) is float:
         grid, drops = refine(grid, drops, evaluate, is_int)
-    current = current_value(params, param, key)
+    current = current_value(cls, params, param, key)
     out = {"grid": grid, "drop": drops, "current_drop": drop_share(cls, params, docs) if current is not None else None}
     if target is not None:
         value, got = suggest(evaluate, grid, drops, target, is_int)
@@ -378,7 +391,6 @@ def calibrate(recipe: Recipe, docs: list[dict], rows: list[dict], targets: dict[
     last = max((i for i, (label, spec) in enumerate(zip(labels, recipe.pipeline))
                 if issubclass(spec.cls, Filter) and any(chosen(label, spec, n) for n in names_of(label, spec))),
                default=-1)
-    langs = [str(r.get("lang") or "unknown") for r in rows]
     current = [dict(d) for d in docs]
     curves, jobs, skipped, rules = [], [], [], []
     for i, (label, spec) in enumerate(zip(labels, recipe.pipeline)):
@@ -395,10 +407,10 @@ def calibrate(recipe: Recipe, docs: list[dict], rows: list[dict], targets: dict[
                     continue
                 param_name, key = split_param(name)
                 param = params[param_name]
-                cur = current_value(spec.params, param, key)
+                cur = current_value(cls, spec.params, param, key)
                 picked = range(len(current))
-                if _is_language_key(spec.params, param, key):  # a per-language threshold: that language's documents
-                    picked = [j for j, lang in enumerate(langs) if lang == key]
+                if is_language_target(cls, param, key):  # a per-language threshold: that language's documents
+                    picked = [j for j, doc in enumerate(current) if document_language(doc) == language_key(key)]
                 on = [current[j] for j in picked]
                 grid = grid_for(param, cur, [rows[j] for j in picked], key=key)
                 curves.append({"op": label, "name": spec.name, "index": spec.index, "param": name,
@@ -459,14 +471,15 @@ def write_recipe(recipe_path: str, out_path: str, calibration: dict, sample_note
         else:
             from garden import registry
 
-            param = next(p for p in registry.get(c["name"]).params() if p.name == param_name)
-            old = params.get(param_name, param.default)
-            if isinstance(old, dict):
-                if param_name not in params:
-                    params[param_name] = dict(old)
-                params[param_name][_dict_key(params[param_name], key)] = c["suggested"]
+            cls = registry.get(c["name"])
+            param = next(p for p in cls.params() if p.name == param_name)
+            new = with_value(cls, dict(params), param, key, c["suggested"])[param_name]
+            old = params.get(param_name)
+            if isinstance(old, dict) and isinstance(new, dict):
+                for k, v in new.items():  # in place: the map keeps its comments and layout
+                    old[k] = v
             else:
-                params[param_name] = {key: c["suggested"], "default": old}
+                params[param_name] = new
         changes.append(f"{c['op']}.{c['param']}: {c['current']!r} -> {c['suggested']!r} "
                        f"(drops {100 * c['suggested_drop']:.1f}% of the sample; target {100 * c['target']:.1f}%)")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
