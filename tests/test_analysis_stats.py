@@ -124,3 +124,22 @@ def test_histogram_bins_keep_every_value_and_clip_outliers():
     assert sum(counts) == 1001 and edges[-1] < 1000        # the outlier sits in the last bar, not on the axis
     edges, counts = histogram_bins([1, 10, 100, 1000], 3, log=True)
     assert counts == [1, 1, 2] and edges[0] == pytest.approx(1) and edges[-1] == pytest.approx(1000)
+
+
+def test_stop_word_share_uses_the_language_list_gopher_uses():
+    """CJK: characters inside stop words over words (each character one word); English: Gopher's list."""
+    from garden.analysis.annotate import add_stop_words
+    from operators.quality import stop_words_re
+
+    zh_text = _doc(ZH, "fortunes-zh/chinese/0")
+    en_text = _doc(EN, "fortunes/art/2")
+    docs = [{"text": zh_text}, {"text": en_text}, {"text": "Jó reggelt kívánok mindenkinek."}, {"text": "???"}]
+    rows = [{"lang": "zh", "words": doc_stats(zh_text)["words"]}, {"lang": "en", "words": doc_stats(en_text)["words"]},
+            {"lang": "xx-none", "words": 4}, {"lang": "unknown", "words": 0}]
+    add_stop_words(docs, rows)
+    zh_cover = sum(len(m) for m in stop_words_re("zh").findall(zh_text))
+    assert rows[0]["stopword_share"] == pytest.approx(zh_cover / 96) and 0 < rows[0]["stopword_share"] < 0.5
+    en_hits = [w.lower() for w in stop_words_re("en").findall(en_text)]
+    assert set(en_hits) <= {"the", "be", "to", "of", "and", "that", "have", "with"}
+    assert rows[1]["stopword_share"] == pytest.approx(len(en_hits) / 11)
+    assert "stopword_share" not in rows[2] and "stopword_share" not in rows[3]  # no list / no language

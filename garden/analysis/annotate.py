@@ -160,6 +160,26 @@ def _tokenizer(path: str):
     return _HELPERS[key]
 
 
+CJK_LANGS = frozenset({"zh", "ja", "ko"})
+
+
+def add_stop_words(docs: list[dict], rows: list[dict]) -> None:
+    """stopword_share: the share of a document's words that are stop words of its language, by
+    the lists gopher_quality uses (a CJK stop word covers its characters, each one a word).
+    Documents of a language without a list, or of no known language, get none."""
+    from garden.languages import language_code
+    from operators.quality import stop_words_re
+
+    for doc, row in zip(docs, rows):
+        lang = language_code(str(row.get("lang") or ""))
+        pattern = stop_words_re(lang) if lang not in ("", "unknown", "und") else None
+        if pattern is None or not row.get("words"):
+            continue
+        found = pattern.findall(doc.get("text") or "")
+        covered = sum(len(m) for m in found) if lang in CJK_LANGS else len(found)
+        row["stopword_share"] = min(1.0, covered / row["words"])
+
+
 def add_tokens(docs: list[dict], rows: list[dict], tokenizer_path: str) -> None:
     enc = _tokenizer(tokenizer_path).encode_batch([d["text"] for d in docs], add_special_tokens=False)
     for e, row in zip(enc, rows):
@@ -210,6 +230,7 @@ def annotate_chunk(docs: list[dict], tokenizer_path: str | None = None, minhash:
         row["quality_score"] = _float(q)
         rows.append(row)
     add_language(docs, rows, detect_lang)
+    add_stop_words(docs, rows)
     add_pii(docs, rows)
     if tokenizer_path:
         add_tokens(docs, rows, tokenizer_path)

@@ -39,6 +39,8 @@ STATS: dict[str, tuple[str, str, bool]] = {
 }
 OPTIONAL_STATS: dict[str, tuple[str, str, bool]] = {
     "lang_score": ("language score", "confidence of the language label", False),
+    "stopword_share": ("stop-word share", "words that are stop words of the document's language (gopher_quality's lists; "
+                       "CJK: characters inside stop words)", False),
     "quality_score": ("quality score", "the quality_score annotation", False),
     "pii_count": ("PII matches", "emails, phones, IDs, IPs found by the pii operator", False),
     "tokens": ("tokens", "tokens with the given tokenizer", True),

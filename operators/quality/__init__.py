@@ -14,3 +14,8 @@ from operators.quality._heur_text import end_chars, ends_sentence, lang_of  # no
 from operators.quality._published import FINEWEB_EN_STOP_CHARS, FINEWEB_STOP_CHARS  # noqa: E402
 
 __all__ += ['FINEWEB_EN_STOP_CHARS', 'FINEWEB_STOP_CHARS', 'end_chars', 'ends_sentence', 'lang_of']
+
+# The stop-word lists, for statistics that must match what gopher_quality counts (garden analyze).
+from operators.quality.gopher import stop_words_re  # noqa: E402
+
+__all__ += ['stop_words_re']

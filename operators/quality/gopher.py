@@ -44,6 +44,16 @@ def _stop_word_pattern(words: list[str], cjk: bool) -> "re.Pattern | None":
         else:  # "l'" and "d'" end in an apostrophe: a letter follows them
             parts.append(rf"(?<!\w){re.escape(w)}" + (r"(?!\w)" if w[-1:].isalnum() else ""))
     return re.compile("|".join(parts), re.IGNORECASE)
+@functools.lru_cache(maxsize=64)
+def stop_words_re(lang: str) -> "re.Pattern | None":
+    """The stop words of a language as one pattern (Gopher's English list for en and for text
+    without a language; the shipped list otherwise; None for a language without one)."""
+    if lang in ("", "en"):
+        return _stop_word_pattern(GOPHER_STOP_WORDS, cjk=False)
+    words = shipped_stop_words().get(lang)
+    return _stop_word_pattern(words, cjk=lang in CJK_LANGS) if words else None
+
+
 BULLETS = ("•", "-", "*", "‣", "◦", "●", "▪", "·")
 _PARAGRAPH_RE = re.compile(r"\n{2,}")
 
