@@ -5,11 +5,9 @@ soon as it has enough examples, and never holds a whole shard's texts.
 """
 from __future__ import annotations
 
-import json
-from typing import Iterable, Iterator
 
 from garden.io import fs
-from garden.io.inputs import open_decompressed
+from garden.io.outputs import iter_rows
 from garden.run_folder import is_part_name
 
 SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
@@ -22,24 +20,6 @@ def part_files(directory: str) -> list[str]:
     for suffix in SUFFIXES:
         files += fs.glob(fs.join(directory, f"*{suffix}"))
     return sorted(f for f in files if is_part_name(f.rsplit("/", 1)[-1]))
-
-
-def iter_rows(path: str, columns: Iterable[str] | None = None, batch_size: int = 4096) -> Iterator[dict]:
-    """Rows of one output file as dicts, restricted to `columns` that exist (all when None)."""
-    wanted = list(columns) if columns is not None else None
-    if path.endswith(".parquet"):
-        pf = fs.parquet_file(path)
-        names = pf.schema_arrow.names
-        cols = [c for c in wanted if c in names] if wanted is not None else None
-        for batch in pf.iter_batches(batch_size=batch_size, columns=cols):
-            yield from batch.to_pylist()
-        return
-    with open_decompressed(path) as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            obj = json.loads(raw)
-            yield {c: obj.get(c) for c in wanted} if wanted is not None else obj
 
 
 def has_column(path: str, column: str) -> bool:

@@ -30,6 +30,7 @@ from garden.io.identity import check_unchanged
 from garden.io.inputs import InputShard
 from garden.io.reader import ReadResult, read_shard
 from garden.io import fs
+from garden.io.outputs import read_batches
 from garden.io.writer import ShardWriter, atomic_write_json, write_jsonl_atomic, write_table
 from garden.operator import GlobalOp, Operator, StageContext
 from garden.recipe import OpSpec
@@ -80,25 +81,6 @@ def get_op(spec: OpSpec, prepare: StageContext | None = None) -> Operator:
             op.prepare_apply(prepare)  # type: ignore[union-attr]
         _OPS[key] = op
     return op
-
-
-def read_output(path: str, schema: pa.Schema | None, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Batches of a stage output shard (parquet, or Garden's own jsonl variants)."""
-    if path.endswith(".parquet"):
-        pf = fs.parquet_file(path)
-        yield from pf.iter_batches(batch_size=batch_size)
-        return
-    from garden.io.inputs import open_decompressed
-
-    rows: list[dict] = []
-    with open_decompressed(path) as fh:
-        for raw in fh:
-            rows.append(json.loads(raw))
-            if len(rows) >= batch_size:
-                yield pa.RecordBatch.from_pylist(rows, schema=schema)
-                rows = []
-    if rows:
-        yield pa.RecordBatch.from_pylist(rows, schema=schema)
 
 
 def _utf8(value: Any) -> Any:
@@ -222,7 +204,7 @@ class StreamTask:
             check_unchanged(shard.path, shard.identity)  # a shard never mixes two versions of a file
             batches: Iterator[list[dict]] = read_shard(shard, read_result, self.batch_size, self.max_record_bytes)
         else:
-            batches = (b.to_pylist() for b in read_output(self.source.path, self.source.schema, self.batch_size))
+            batches = (b.to_pylist() for b in read_batches(self.source.path, self.source.schema, self.batch_size))
 
         n_in = n_out = 0
         try:
@@ -311,7 +293,7 @@ class ScanTask:
             fs.makedirs(ctx.shard_dir)
         tables: list[pa.Table] = []
         rows = 0
-        for batch in read_output(self.source.path, self.source.schema, self.batch_size):
+        for batch in read_batches(self.source.path, self.source.schema, self.batch_size):
             ctx.row_offset = rows
             rows += batch.num_rows
             out = op.scan(batch, ctx)
