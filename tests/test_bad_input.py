@@ -5,9 +5,12 @@ import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 
 from conftest import read_data, read_stats, run_garden, write_recipe
+
+pytestmark = pytest.mark.slow
 
 
 def quarantine_entries(out) -> list[dict]:

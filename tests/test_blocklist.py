@@ -96,6 +96,7 @@ def test_lists_from_files(tmp_path):
         Blocklist.validate_params({**{p.name: p.default for p in Blocklist.params()}, "words_file": "/nope"})
 
 
+@pytest.mark.slow
 def test_blocklist_through_garden_run(tmp_path):
     rows = [
         {"id": "clean-en", "text": "A classic assessment of the class.", "url": "https://good.org/a"},

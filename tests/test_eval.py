@@ -25,7 +25,7 @@ torch = pytest.importorskip("torch")
 
 from trainer_helpers import ROOT, run_train, tiny_config  # noqa: E402
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(600)]
 FIXTURES = ROOT / "tests" / "fixtures" / "tokens"
 SEQ = 64
 EOD_TOKEN = "<|endoftext|>"

@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from model_helpers import (RUNS, TOKENIZER_VOCAB, garden, garden_reference,  # noqa: E402
                            sample_tokens, runs_base, trained_run)
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(600)]
 torch.set_num_threads(1)  # as trainer_helpers does for workers: shared CPUs, see there
 TOL = 1e-4
 

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from model_helpers import (garden, garden_reference, runs_base, sample_tokens,  # noqa: E402
                            trained_run)
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(600)]
 torch.set_num_threads(1)  # as trainer_helpers does for workers: shared CPUs, see there
 
 

@@ -12,6 +12,8 @@ import pytest
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
 from model_helpers import TOKENIZER_VOCAB, garden, runs_base, trained_run
 
+pytestmark = [pytest.mark.slow, pytest.mark.train]
+
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "lm")
 
 

@@ -58,6 +58,7 @@ def planted(tmp_path_factory):
     return records, tmp / "out"
 
 
+@pytest.mark.slow
 def test_quality_on_planted_duplicates(planted):
     records, out = planted
     gen = load_generator()
@@ -72,6 +73,7 @@ def test_quality_on_planted_duplicates(planted):
     assert low and sum(r["id"] in kept for r in low) / len(low) >= 0.9
 
 
+@pytest.mark.slow
 def test_chinese_copies_caught_by_character_ngrams(planted):
     records, out = planted
     gen = load_generator()
@@ -81,6 +83,7 @@ def test_chinese_copies_caught_by_character_ngrams(planted):
     assert sum(r["id"] not in kept for r in zh_high) / len(zh_high) >= 0.95
 
 
+@pytest.mark.slow
 def test_dropped_docs_point_to_keeper_with_similarity(planted):
     records, out = planted
     by_id = {r["id"]: r for r in records}
@@ -96,6 +99,7 @@ def test_dropped_docs_point_to_keeper_with_similarity(planted):
     assert exact and all(r["similarity"] == 1.0 for r in exact)
 
 
+@pytest.mark.slow
 def test_clusters_file_and_stats(planted):
     records, out = planted
     clusters = pq.read_table(os.path.join(out, "dedup", "clusters.parquet")).to_pylist()
@@ -126,6 +130,7 @@ def _near_dup_trio(tmp_path, keep, extra_field=None):
 
 
 @pytest.mark.parametrize("keep,keeper", [("first", "a"), ("longest", "b")])
+@pytest.mark.slow
 def test_keep_rule(tmp_path, keep, keeper):
     inp = _near_dup_trio(tmp_path, keep)
     recipe = write_recipe(tmp_path, [{"minhash_dedup": {"keep": keep}}], [{"path": inp, "source": "s"}])
@@ -135,6 +140,7 @@ def test_keep_rule(tmp_path, keep, keeper):
     assert {r["duplicate_of"] for r in read_rejected(tmp_path / "out")} == {keeper}
 
 
+@pytest.mark.slow
 def test_bad_keep_rule_fails_before_work(tmp_path):
     inp = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}])
     recipe = write_recipe(tmp_path, [{"minhash_dedup": {"keep": "newest"}}], [{"path": inp, "source": "s"}])

@@ -62,6 +62,7 @@ def test_fixture_pair_collided_in_the_old_scheme_and_not_in_the_new(pair):
     assert not (band_hashes(sig64[:1], bands, rows) == band_hashes(sig64[1:], bands, rows)).any()
 
 
+@pytest.mark.slow
 def test_colliding_documents_are_kept_and_true_duplicates_dropped(tmp_path):
     rows = []
     for i, (a, b) in enumerate(COLLIDING_32BIT):
@@ -83,6 +84,7 @@ def test_colliding_documents_are_kept_and_true_duplicates_dropped(tmp_path):
     assert THRESHOLD <= rejected["long-edited"]["similarity"] < 1.0
 
 
+@pytest.mark.slow
 def test_unverified_merging_is_refused(tmp_path):
     inp = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}])
     recipe = write_recipe(tmp_path, [{"minhash_dedup": {"verify": False}}], [{"path": inp, "source": "s"}])

@@ -19,6 +19,8 @@ from moto.server import ThreadedMotoServer
 from conftest import DEMO_DATA, GARDEN, kill_9_when, run_garden, tree_bytes, write_recipe
 from garden.io import fs as gfs
 
+pytestmark = pytest.mark.s3
+
 BUCKET = "garden-test"
 DOCS = 240
 
@@ -126,6 +128,7 @@ def reference(tmp_path_factory):
             "stats": json.loads((d / "out" / "stats.json").read_text()), "root": str(d / "out")}
 
 
+@pytest.mark.slow
 def test_s3_inputs_and_output_give_the_local_bytes(tmp_path, s3, reference):
     store = s3["fs"]
     _recipe(tmp_path, "unused", "unused")  # writes tmp_path/in
@@ -177,6 +180,7 @@ def _kill_when_object(cmd, store, key, env) -> bool:
     return kill_9_when(cmd, written, env=env, timeout=180, poll=0.02)
 
 
+@pytest.mark.slow
 def test_kill_9_on_s3_then_resume_gives_the_same_bytes(tmp_path, s3, reference):
     store = s3["fs"]
     _recipe(tmp_path, "unused", "unused")
@@ -214,6 +218,7 @@ def test_staged_write_is_all_or_nothing(s3):
     assert gfs.listdir(f"s3://{BUCKET}/staged") == ["part.bin"]
 
 
+@pytest.mark.slow
 def test_missing_s3_input_is_a_recipe_error(tmp_path, s3):
     recipe = write_recipe(tmp_path, [{"normalize": {}}], [{"path": f"s3://{BUCKET}/nothing/*.jsonl", "source": "x"}],
                           output="out")
@@ -222,6 +227,8 @@ def test_missing_s3_input_is_a_recipe_error(tmp_path, s3):
     assert f"no input file matches 's3://{BUCKET}/nothing/*.jsonl'" in proc.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.ray
 def test_ray_with_s3_gives_the_local_bytes(tmp_path, s3, reference):
     pytest.importorskip("ray")
     store = s3["fs"]
@@ -247,6 +254,8 @@ def test_read_ranges_is_the_same_locally_and_on_s3(tmp_path, s3):
     assert gfs.read_ranges(f"s3://{BUCKET}/blob", ranges, gap=0) == want
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_garden_train_reads_its_shards_from_s3(tmp_path, s3):
     """A run whose output is a bucket trains from it: megatron-core streams the .bin and caches
     the .idx; the samples and losses are those of the same shards on local disk."""
@@ -311,6 +320,7 @@ def test_cross_shard_duplicate_ids_are_found_on_s3(tmp_path, s3):
         assert find_duplicate_ids(paths + [gfs.join(root, "shard-00009.npy")]) == (1, [id_hash("b")]), root
 
 
+@pytest.mark.slow
 def test_no_resume_on_s3_starts_over(tmp_path, s3):
     store = s3["fs"]
     store.put_file(os.path.join(DEMO_DATA, "fortunes_en.jsonl.gz"), f"{BUCKET}/small/en.jsonl.gz")

@@ -20,6 +20,7 @@ from garden.executor.pool import TaskError  # noqa: E402
 from garden.progress import Progress  # noqa: E402
 from garden.recipe import load_recipe  # noqa: E402
 
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 DOCS_PER_FILE = 300
 CRASH_PLUGIN = '''
 import os, signal, sys

@@ -29,8 +29,9 @@ def chromium() -> str | None:
 
 
 CHROME = chromium()
-pytestmark = pytest.mark.skipif(CHROME is None, reason="Chromium not found: apt-get update && apt-get install -y chromium "
-                                                      "(or set GARDEN_CHROMIUM)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROME is None, reason="Chromium not found: apt-get update && apt-get install -y "
+                                                        "chromium (or set GARDEN_CHROMIUM)")]
 
 
 def browse(page: str, tmp: str, screenshot: str | None = None) -> tuple[str, list[str]]:
