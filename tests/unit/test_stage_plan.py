@@ -158,7 +158,7 @@ def test_referenced_files_looks_inside_lists_and_dicts_and_ignores_non_files(tmp
     a.write_text("a")
     b.write_text("b")
     found = referenced_files({"eval_files": [str(a)], "nested": {"x": str(b)}, "mode": "replace",
-                              "n": 3, "missing": str(tmp_path / "nope.txt"), "url": "https://example.com/x"})
+                              "n": 3, "missing": str(tmp_path / "nope.txt"), "url": "nosuchscheme://bucket/x"})
     assert [f.rsplit(":", 4)[0] for f in found] == [str(a), str(b)]
     assert referenced_files({"files": str(tmp_path / "*.txt")}) == found
 
