@@ -86,6 +86,16 @@ def read_data(out_dir) -> list[dict]:
     return rows
 
 
+def quarantine_entries(out) -> list[dict]:
+    """Every entry of a run's quarantine/ files (what the reader set aside, with file, line and cause)."""
+    rows = []
+    qdir = os.path.join(str(out), "quarantine")
+    for f in sorted(os.listdir(qdir)) if os.path.isdir(qdir) else []:
+        with open(os.path.join(qdir, f), encoding="utf-8") as fh:
+            rows.extend(json.loads(line) for line in fh)
+    return rows
+
+
 def read_stats(out_dir) -> dict:
     with open(os.path.join(str(out_dir), "stats.json")) as fh:
         return json.load(fh)

@@ -8,17 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from conftest import read_data, read_stats, run_garden, write_recipe
+from conftest import quarantine_entries, read_data, read_stats, run_garden, write_recipe
 
 pytestmark = pytest.mark.slow
-
-
-def quarantine_entries(out) -> list[dict]:
-    rows = []
-    qdir = out / "quarantine"
-    for f in sorted(os.listdir(qdir)) if qdir.exists() else []:
-        rows.extend(json.loads(l) for l in open(qdir / f, encoding="utf-8"))
-    return rows
 
 
 def test_malformed_records_are_quarantined_with_location(tmp_path):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import GARDEN, run_garden, write_jsonl, write_recipe
-from test_minhash_dedup import neardup_records
+from dedup_helpers import neardup_records
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,6 @@
 """minhash_dedup: quality on planted near-duplicates (English and Chinese), keeper rules, stats, clusters."""
 from __future__ import annotations
 
-import gzip
-import importlib.util
 import json
 import os
 
@@ -10,26 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, run_garden, write_jsonl, write_recipe
-
-FIXTURE = os.path.join(REPO, "tests", "fixtures", "dedup", "pool.jsonl.gz")
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("neardup_set", os.path.join(REPO, "bench", "neardup_set.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def fixture_pool() -> list[str]:
-    with gzip.open(FIXTURE, "rt", encoding="utf-8") as fh:
-        return [json.loads(line)["text"] for line in fh]
-
-
-def neardup_records(groups: int = 60, distinct: int = 140, seed: int = 3) -> list[dict]:
-    gen = load_generator()
-    return gen.build_set(fixture_pool(), groups=groups, distinct=distinct, seed=seed)
+import neardup_set
+from conftest import run_garden, write_jsonl, write_recipe
+from dedup_helpers import fixture_pool, neardup_records
 
 
 def read_data(out_dir) -> list[dict]:
@@ -61,9 +42,8 @@ def planted(tmp_path_factory):
 @pytest.mark.slow
 def test_quality_on_planted_duplicates(planted):
     records, out = planted
-    gen = load_generator()
     kept = {r["id"] for r in read_data(out)}
-    ev = gen.evaluate(records, kept)
+    ev = neardup_set.evaluate(records, kept)
     assert ev["copies_high"] >= 60
     assert ev["recall_high"] >= 0.95, ev
     assert ev["distinct_loss_rate"] <= 0.005, ev
@@ -76,9 +56,9 @@ def test_quality_on_planted_duplicates(planted):
 @pytest.mark.slow
 def test_chinese_copies_caught_by_character_ngrams(planted):
     records, out = planted
-    gen = load_generator()
     kept = {r["id"] for r in read_data(out)}
-    zh_high = [r for r in records if r["kind"] in ("exact", "edited") and r["jaccard"] >= 0.85 and gen.is_cjk(r["text"])]
+    zh_high = [r for r in records
+               if r["kind"] in ("exact", "edited") and r["jaccard"] >= 0.85 and neardup_set.is_cjk(r["text"])]
     assert len(zh_high) >= 10
     assert sum(r["id"] not in kept for r in zh_high) / len(zh_high) >= 0.95
 

@@ -14,8 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from conftest import GARDEN, read_data, read_stats, run_garden, write_recipe
-from test_bad_input import quarantine_entries
+from conftest import GARDEN, quarantine_entries, read_data, read_stats, run_garden, write_recipe
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
