@@ -112,6 +112,16 @@ def tree_bytes(directory) -> dict[str, bytes]:
     return out
 
 
+@pytest.fixture(scope="session")
+def model_runs(tmp_path_factory):
+    """Short `garden train` runs of each layout (tests/model_helpers.py RUNS), trained once per
+    session on first use and shared by every model test (eval, export, generate, perplexity):
+    training dominates those tests' time. GARDEN_TEST_MODEL_RUNS=DIR keeps them between sessions."""
+    from model_helpers import ModelRuns, runs_base
+
+    return ModelRuns(runs_base(tmp_path_factory))
+
+
 @pytest.fixture
 def demo_inputs():
     return [
