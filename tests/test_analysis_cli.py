@@ -155,6 +155,7 @@ def test_bad_target_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "no numeric parameter 'min_chairs'" in result.output
 
 
+@pytest.mark.slow  # a (small) pipeline run
 def test_analyze_a_run_output(corpus, tmp_path):
     from garden.api import run_recipe
     from garden.recipe import recipe_from_dict
