@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.garden-installed
 
-.PHONY: install demo test bench clean browser
+.PHONY: install demo test test-fast bench clean browser
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest -q tests
+
+# The unit tier: no pipeline runs, no S3 server, no Ray, no torch; under a minute (setup.cfg: markers).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not s3 and not ray and not train" tests
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -1,6 +1,6 @@
 """Dedup benchmarks (issue 4): quality, speed against peers, signature throughput, scale and memory.
 
-1. Quality: a near-duplicate set from real corpora (bench/neardup_set.py: exact and edited copies
+1. Quality: a near-duplicate set from real corpora (tests/neardup_set.py: exact and edited copies
    at measured word-5-gram Jaccard, plus distinct documents), threshold 0.8: share of copies with
    Jaccard ≥ 0.85 removed, share of distinct documents lost, for Garden, datatrove and datasketch.
 2. Speed, same input, same run: `garden run` with minhash_dedup vs datatrove's 4-stage MinHash
@@ -34,6 +34,7 @@ DT_VENV = os.path.join(HERE, "_work", "venv-datatrove")
 DT_PY = os.path.join(DT_VENV, "bin", "python")
 sys.path.insert(0, HERE)
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tests"))  # neardup_set: shared with the tests
 
 import neardup_set  # noqa: E402
 

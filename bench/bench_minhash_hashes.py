@@ -2,7 +2,7 @@
 
 1. Signature throughput on real English corpora, same process, same texts, runs interleaved:
    `signatures()` (64-bit shingle hashes, datasketch "affine64", uint64 values) against the old
-   32-bit scheme (bench/minhash32.py: folded shingle hashes, "affine32", uint32), and the same
+   32-bit scheme (tests/minhash32.py: folded shingle hashes, "affine32", uint32), and the same
    split for datasketch's permutation step alone (`MinHash.generator` over ready hash sets).
 2. Disk: signature files and band rows of a real `garden run` (the 32-bit size is computed:
    the files are flat num_perm × value-size rows; band keys were already 64-bit).
@@ -30,6 +30,7 @@ RESULTS = os.path.join(HERE, "results", "minhash_hashes.md")
 CORPORA = "/work/shared/corpora"
 sys.path.insert(0, HERE)
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tests"))  # minhash32: shared with the tests
 
 from datasketch import MinHash  # noqa: E402
 

@@ -86,6 +86,16 @@ def read_data(out_dir) -> list[dict]:
     return rows
 
 
+def quarantine_entries(out) -> list[dict]:
+    """Every entry of a run's quarantine/ files (what the reader set aside, with file, line and cause)."""
+    rows = []
+    qdir = os.path.join(str(out), "quarantine")
+    for f in sorted(os.listdir(qdir)) if os.path.isdir(qdir) else []:
+        with open(os.path.join(qdir, f), encoding="utf-8") as fh:
+            rows.extend(json.loads(line) for line in fh)
+    return rows
+
+
 def read_stats(out_dir) -> dict:
     with open(os.path.join(str(out_dir), "stats.json")) as fh:
         return json.load(fh)
@@ -100,6 +110,16 @@ def tree_bytes(directory) -> dict[str, bytes]:
             with open(p, "rb") as fh:
                 out[os.path.relpath(p, directory)] = fh.read()
     return out
+
+
+@pytest.fixture(scope="session")
+def model_runs(tmp_path_factory):
+    """Short `garden train` runs of each layout (tests/model_helpers.py RUNS), trained once per
+    session on first use and shared by every model test (eval, export, generate, perplexity):
+    training dominates those tests' time. GARDEN_TEST_MODEL_RUNS=DIR keeps them between sessions."""
+    from model_helpers import ModelRuns, runs_base
+
+    return ModelRuns(runs_base(tmp_path_factory))
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""Fixtures for export/generate tests: a real (word-level) tokenizer matching trainer_helpers'
-token ids, and short training runs of each layout, shared by tests/test_export.py and
-tests/test_generate.py."""
+"""Fixtures for the model tests: a real (word-level) tokenizer matching trainer_helpers' token
+ids, and short training runs of each layout, trained once per session and shared by
+tests/test_eval.py, test_export.py, test_generate.py and test_lm_transformer.py (through the
+`model_runs` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,21 @@ def runs_base(tmp_path_factory) -> Path:
     test_generate.py), or $GARDEN_TEST_MODEL_RUNS to keep them between local sessions."""
     return Path(os.environ.get("GARDEN_TEST_MODEL_RUNS") or
                 tmp_path_factory.getbasetemp() / "model-runs")
+
+
+class ModelRuns:
+    """The session's trained runs under `base`, each trained on first use (`model_runs` fixture)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def get(self, name: str) -> Path:
+        return trained_run(self.base, name)
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        """The word-level tokenizer every run was trained with (written with the data)."""
+        return self.base / "data" / "tokenizer"
 
 
 def trained_run(base: Path, name: str) -> Path:

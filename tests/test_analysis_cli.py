@@ -93,6 +93,7 @@ def test_tail_examples_are_the_extremes(full):
     assert a["stats"]["chars"]["min"] == 23
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_analysis(corpus, tmp_path, full):
     a2 = run_analysis(corpus["files"], str(tmp_path / "w2"), sample_size=100, workers=2)
     a1 = run_analysis(corpus["files"], str(tmp_path / "w1"), sample_size=100, workers=1)
@@ -115,6 +116,7 @@ def test_language_operator_or_clear_note(tmp_path):
         assert counts.get("zh", 0) >= 27 and counts.get("en", 0) >= 25
 
 
+@pytest.mark.slow
 def test_calibration_and_written_recipe(corpus, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump({
@@ -146,6 +148,7 @@ def test_calibration_and_written_recipe(corpus, tmp_path):
     assert new.pipeline[1].params["min_chars"] == mc["suggested"] and new.pipeline[1].params["min_words"] == 3
 
 
+@pytest.mark.slow
 def test_bad_target_is_a_clear_error(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump({"name": "x", "inputs": [{"path": EN, "source": "en"}], "output": str(tmp_path / "o"),
@@ -155,6 +158,7 @@ def test_bad_target_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "no numeric parameter 'min_chairs'" in result.output
 
 
+@pytest.mark.slow  # a (small) pipeline run
 def test_analyze_a_run_output(corpus, tmp_path):
     from garden.api import run_recipe
     from garden.recipe import recipe_from_dict
@@ -202,6 +206,7 @@ def test_raw_parquet_and_zstd_inputs(tmp_path):
     assert a["sample"]["docs"] == 50 and a["languages"]["label_from"] == {"meta": 50}
 
 
+@pytest.mark.slow
 def test_analysis_and_report_do_not_import_torch(tmp_path):
     """The data side must stay light: no torch, megatron or matplotlib in analyze or the run report."""
     import subprocess

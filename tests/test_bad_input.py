@@ -5,17 +5,12 @@ import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 
-from conftest import read_data, read_stats, run_garden, write_recipe
+from conftest import quarantine_entries, read_data, read_stats, run_garden, write_recipe
 
-
-def quarantine_entries(out) -> list[dict]:
-    rows = []
-    qdir = out / "quarantine"
-    for f in sorted(os.listdir(qdir)) if qdir.exists() else []:
-        rows.extend(json.loads(l) for l in open(qdir / f, encoding="utf-8"))
-    return rows
+pytestmark = pytest.mark.slow
 
 
 def test_malformed_records_are_quarantined_with_location(tmp_path):

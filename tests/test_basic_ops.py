@@ -34,6 +34,7 @@ def test_normalize_forms_controls_whitespace_and_mojibake():
     assert Normalize().map(doc("中文 👍🏽 text"))["text"] == "中文 👍🏽 text"
 
 
+@pytest.mark.slow
 def test_sample_is_deterministic_and_close_to_the_fraction():
     s = Sample(fraction=0.3, seed=7)
     docs = [{**doc("x"), "id": f"doc-{i}"} for i in range(5000)]
@@ -55,6 +56,7 @@ def test_field_filter_meta_paths_regex_and_missing():
     assert FieldFilter(field="source", values=["s"]).keep(doc("t")) is True  # a column, not meta
 
 
+@pytest.mark.slow
 def test_field_filter_and_sample_from_a_recipe(tmp_path):
     rows = [{"id": str(i), "text": f"document {i}", "license": "cc-by" if i % 3 else "proprietary"} for i in range(600)]
     inp = write_jsonl(tmp_path / "in.jsonl", rows)
@@ -69,12 +71,14 @@ def test_field_filter_and_sample_from_a_recipe(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"fraction": -0.1}, {"fraction": 2}])
+@pytest.mark.slow
 def test_sample_fraction_is_validated(tmp_path, bad):
     inp = write_jsonl(tmp_path / "in.jsonl", [{"text": "x"}])
     proc = run_garden("validate", write_recipe(tmp_path, [{"sample": bad}], [{"path": inp, "source": "s"}]), check=False)
     assert proc.returncode == 2 and "fraction must be between 0 and 1" in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_step_can_be_scoped_to_some_sources(tmp_path):
     html = write_jsonl(tmp_path / "web.jsonl", [{"id": f"w{i}", "text": "tiny"} for i in range(5)])
     prose = write_jsonl(tmp_path / "books.jsonl", [{"id": f"b{i}", "text": "tiny"} for i in range(5)])

@@ -1,7 +1,10 @@
 """What a user sees: plain progress lines off a terminal, the summary, the lock file."""
+import pytest
 import yaml
 
 from conftest import run_garden, write_jsonl, write_recipe
+
+pytestmark = pytest.mark.slow
 
 
 def test_progress_lines_summary_and_lock(tmp_path):

@@ -6,8 +6,11 @@ import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import run_garden, write_jsonl, write_recipe
+
+pytestmark = pytest.mark.slow
 
 QUESTION = ("Which planet in the solar system has the longest day measured against its own year, "
             "and why does it rotate backwards?")

@@ -8,8 +8,12 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import GARDEN, run_garden, write_jsonl, write_recipe
-from test_minhash_dedup import neardup_records
+from dedup_helpers import neardup_records
+
+pytestmark = pytest.mark.slow
 
 PIPELINE = [{"minhash_dedup": {"threshold": 0.8}}, {"length_filter": {"min_chars": 1}}]
 

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import GARDEN, kill_9_when, read_data, read_stats, run_garden, tree_bytes, write_jsonl, write_recipe
 
+pytestmark = pytest.mark.slow
+
 PIPELINE = [
     {"normalize": {}},
     {"length_filter": {"min_chars": 30}},

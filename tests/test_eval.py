@@ -1,10 +1,13 @@
 """`garden eval` after real CPU trainings (TP=1 and TP=2) of the tiny preset.
 
-The data is real text (tests/fixtures/tokens): a byte-level BPE tokenizer of 300 ids (the model pads
-its vocabulary to 384), training shards and held-out `<source>_valid` shards, and the same held-out
-documents as text files.  Counts are recomputed here from the inputs, and the loss is recomputed
-with a plain torch LLaMA forward written below, from the checkpoint's tensors read with torch's
-own distributed-checkpoint reader (not megatron), over the windows `garden eval` documents.
+The runs are the session's shared model runs (conftest.model_runs: `tiny` and `tp2`, two
+iterations each, trained once for this module, test_export.py and test_generate.py), with their
+word-level tokenizer of 250 ids (the model pads its vocabulary to 256).  This module writes its
+own token shards and held-out `<source>_valid` shards, and the same held-out documents as text
+files: "short" documents, and "long" ones of more than three context windows.  Counts are
+recomputed here from the inputs, and the loss is recomputed with a plain torch LLaMA forward
+written below, from the checkpoint's tensors read with torch's own distributed-checkpoint reader
+(not megatron), over the windows `garden eval` documents.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import gzip
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,17 +27,23 @@ import pytest
 pytest.importorskip("megatron.core")
 torch = pytest.importorskip("torch")
 
-from trainer_helpers import ROOT, run_train, tiny_config  # noqa: E402
+from trainer_helpers import RANGES, ROOT  # noqa: E402
 
-pytestmark = pytest.mark.timeout(600)
-FIXTURES = ROOT / "tests" / "fixtures" / "tokens"
-SEQ = 64
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(600)]
+SEQ = 32  # the shared runs' training context (trainer_helpers.tiny_config)
+ITERATION = 2  # their last checkpoint
 EOD_TOKEN = "<|endoftext|>"
 
 
-def _docs(name: str) -> list[str]:
-    with gzip.open(FIXTURES / name, "rt", encoding="utf-8") as fh:
-        return [json.loads(line)["text"] for line in fh if line.strip()]
+def _docs(source: str, n: int, lengths: tuple[int, int], seed: int) -> list[str]:
+    """Documents like the runs' training data: arithmetic runs of word tokens in a source's range."""
+    lo, hi = RANGES[source]
+    rng = np.random.default_rng(seed)
+    docs = []
+    for _ in range(n):
+        length, start, step = int(rng.integers(*lengths)), int(rng.integers(0, hi - lo)), int(rng.integers(1, 4))
+        docs.append(" ".join(f"t{(start + i * step) % (hi - lo) + lo}" for i in range(length)))
+    return docs
 
 
 def _write_shard(prefix: Path, tok, texts: list[str], eod: int) -> dict:
@@ -47,20 +57,20 @@ def _write_shard(prefix: Path, tok, texts: list[str], eod: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """Tokenizer, shards, blend.json, held-out text files, and a TP=1 and a TP=2 run."""
-    from operators.tokens import save_tokenizer_dir, train_bpe
+def world(model_runs, tmp_path_factory):
+    """The runs' tokenizer, shards, blend.json, held-out text files, and the TP=1 and TP=2 runs."""
+    from tokenizers import Tokenizer
 
+    runs = {"tp1": model_runs.get("tiny"), "tp2": model_runs.get("tp2")}
     tmp = tmp_path_factory.mktemp("eval")
     data = tmp / "data"
-    en, code = _docs("en_fortunes.jsonl.gz"), _docs("code_python.jsonl.gz")
-    tok = train_bpe(en + code, vocab_size=300, min_frequency=2, eod_token=EOD_TOKEN, special_tokens=[],
-                    pre_tokenizer={})
-    save_tokenizer_dir(tok, str(data / "tokenizer"), EOD_TOKEN, [])
+    shutil.copytree(model_runs.tokenizer_dir, data / "tokenizer")
+    tok = Tokenizer.from_file(str(data / "tokenizer" / "tokenizer.json"))
     eod = tok.token_to_id(EOD_TOKEN)
-    held = {"en": en[600:640], "code": code[8:10]}
+    short, long = _docs("a", 640, (3, 30), seed=1), _docs("b", 10, (100, 130), seed=2)
+    held = {"short": short[600:640], "long": long[8:10]}
     sources = {}
-    for name, train in (("en", en[:600]), ("code", code[:8])):
+    for name, train in (("short", short[:600]), ("long", long[:8])):
         sources[name] = _write_shard(data / "tokens" / name, tok, train, eod)
         sources[name]["valid"] = _write_shard(data / "tokens" / f"{name}_valid", tok, held[name], eod)
     blend = data / "blend.json"
@@ -68,22 +78,14 @@ def world(tmp_path_factory):
         "version": 1, "dtype": "uint16", "split": "100,0,0",
         "tokenizer": {"path": "tokenizer/tokenizer.json", "vocab_size": tok.get_vocab_size(), "eod_id": eod},
         "sources": sources,
-        "phases": [{"name": "main", "tokens": 10**6, "weights": {"en": 0.7, "code": 0.3}}]}))
+        "phases": [{"name": "main", "tokens": 10**6, "weights": {"short": 0.7, "long": 0.3}}]}))
     text = tmp / "heldout"
     text.mkdir()
-    (text / "en.jsonl").write_text("".join(json.dumps({"id": f"fortune-{i}", "text": t}) + "\n"
-                                           for i, t in enumerate(held["en"])))
-    with gzip.open(text / "code.jsonl.gz", "wt", encoding="utf-8") as fh:
-        fh.writelines(json.dumps({"text": t}) + "\n" for t in held["code"])
-    (text / "module.txt").write_text(held["code"][0], encoding="utf-8")
-
-    cfg = tiny_config(tmp, blend, training={"seq_len": SEQ, "micro_batch": 2, "global_batch": 4,
-                                            "train_iters": 4, "lr": 3e-3, "warmup_iters": 1, "seed": 7})
-    runs = {"tp1": tmp / "tp1", "tp2": tmp / "tp2"}
-    r = run_train(cfg, f"run_dir={runs['tp1']}")
-    assert r.returncode == 0, r.stdout + r.stderr
-    r = run_train(cfg, f"run_dir={runs['tp2']}", "parallel.tp=2", nproc=2)
-    assert r.returncode == 0, r.stdout + r.stderr
+    (text / "short.jsonl").write_text("".join(json.dumps({"id": f"short-{i}", "text": t}) + "\n"
+                                              for i, t in enumerate(held["short"])))
+    with gzip.open(text / "long.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps({"text": t}) + "\n" for t in held["long"])
+    (text / "single.txt").write_text(held["long"][0], encoding="utf-8")
     return {"tmp": tmp, "tok": tok, "eod": eod, "held": held, "blend": blend, "text": text, "runs": runs,
             "refs": {}}
 
@@ -158,7 +160,7 @@ def reference_loss(world, run: str, source: str, seq: int = SEQ) -> float:
     """Mean nats per token of the held-out documents of `source` under a run's final checkpoint."""
     key = (run, source, seq)
     if key not in world["refs"]:
-        iter_dir = world["runs"][run] / "checkpoints" / f"iter_{4:07d}"
+        iter_dir = world["runs"][run] / "checkpoints" / f"iter_{ITERATION:07d}"
         model = json.loads((iter_dir / "trainer_state.json").read_text())["model"]
         w = checkpoint_tensors(iter_dir)
         docs = encoded(world, world["held"][source])
@@ -183,27 +185,28 @@ def encoded(world, texts: list[str]) -> list[list[int]]:
 def test_counts_and_loss_match_an_independent_forward(world):
     tmp, text, held = world["tmp"], world["text"], world["held"]
     out, per_doc = tmp / "tp1.json", tmp / "tp1_docs.parquet"
-    r = garden_eval(world["runs"]["tp1"], f"en_text={text / 'en.jsonl'}", f"code_text={text / 'code.jsonl.gz'}",
-                    text / "module.txt", world["blend"], "--json", out, "--per-doc", per_doc)
+    r = garden_eval(world["runs"]["tp1"], f"short_text={text / 'short.jsonl'}",
+                    f"long_text={text / 'long.jsonl.gz'}", text / "single.txt", world["blend"], "--json", out,
+                    "--per-doc", per_doc)
     assert r.returncode == 0, r.stdout + r.stderr
     report = json.loads(out.read_text())
     src = report["sources"]
-    assert list(src) == ["en_text", "code_text", "module", "code", "en"]
-    assert report["seq_len"] == SEQ and report["iteration"] == 4
-    for name in ("en", "code"):
+    assert list(src) == ["short_text", "long_text", "single", "long", "short"]
+    assert report["seq_len"] == SEQ and report["iteration"] == ITERATION
+    for name in ("short", "long"):
         docs = encoded(world, held[name])
         expect = {"documents": len(held[name]), "tokens": sum(map(len, docs)),
                   "bytes": sum(len(t.encode("utf-8")) for t in held[name])}
         for got in (src[f"{name}_text"], src[name]):  # text file, and the same documents as tokens
             assert {k: got[k] for k in expect} == expect, (name, got)
-        # bytes of token shards come from decoding: the same as the text's for a byte-level BPE
+        # bytes of token shards come from decoding: the same as the text's (the decoder joins words with a space)
         assert src[name]["loss"] == pytest.approx(src[f"{name}_text"]["loss"], rel=1e-9)
-    assert src["module"]["documents"] == 1
-    assert src["module"]["tokens"] == len(encoded(world, held["code"][:1])[0])
-    # the code documents are longer than a window: windowing is exercised
-    assert max(map(len, encoded(world, held["code"]))) > 3 * SEQ
+    assert src["single"]["documents"] == 1
+    assert src["single"]["tokens"] == len(encoded(world, held["long"][:1])[0])
+    # the long documents are longer than three windows: windowing is exercised
+    assert min(map(len, encoded(world, held["long"]))) > 3 * SEQ
 
-    for name in ("en", "code"):
+    for name in ("short", "long"):
         want = reference_loss(world, "tp1", name)
         got = src[name]
         assert abs(got["loss"] - want) / want < 0.005, (name, got["loss"], want)
@@ -215,7 +218,7 @@ def test_counts_and_loss_match_an_independent_forward(world):
     assert overall["documents"] == sum(s["documents"] for s in src.values())
     assert overall["loss"] * overall["tokens"] == pytest.approx(
         sum(s["loss"] * s["tokens"] for s in src.values()), rel=1e-9)
-    assert "overall" in r.stdout and "en_text" in r.stdout  # the terminal table
+    assert "overall" in r.stdout and "short_text" in r.stdout  # the terminal table
 
     import pyarrow.parquet as pq
 
@@ -225,7 +228,7 @@ def test_counts_and_loss_match_an_independent_forward(world):
     assert sum(row["bytes"] for row in rows) == overall["bytes"]
     assert sum(row["loss"] * row["tokens"] for row in rows) == pytest.approx(
         overall["loss"] * overall["tokens"], rel=1e-9)
-    assert rows[0]["id"] == "fortune-0" and rows[0]["source"] == "en_text"
+    assert rows[0]["id"] == "short-0" and rows[0]["source"] == "short_text"
 
 
 def test_tp2_checkpoint_in_one_process(world):
@@ -241,12 +244,12 @@ def test_tp2_checkpoint_in_one_process(world):
     tp2 = json.loads(out.read_text())["sources"]
     from garden.megatron_format import read_lengths
 
-    for name in ("en", "code"):  # megatron's rounding: documents [round(.9 n), round(1.0 n))
+    for name in ("short", "long"):  # megatron's rounding: documents [round(.9 n), round(1.0 n))
         lengths = read_lengths(str(world["blend"].parent / "tokens" / name))[1]
         first = int(round(0.9 * len(lengths)))
         assert tp2[f"split.{name}"]["documents"] == len(lengths) - first
         assert tp2[f"split.{name}"]["tokens"] == int(lengths[first:].sum())
-    for name in ("en", "code"):
+    for name in ("short", "long"):
         want = reference_loss(world, "tp2", name)
         assert abs(tp2[name]["loss"] - want) < 1e-4, (name, tp2[name]["loss"], want)
         # the TP=2 run trained the same weights as the TP=1 run (tests/test_train_parallel.py)
@@ -255,22 +258,22 @@ def test_tp2_checkpoint_in_one_process(world):
 
 
 def test_shorter_windows(world):
-    """--seq-len 16: four times more windows, each token still scored once, same reference."""
+    """--seq-len 8: four times more windows, each token still scored once, same reference."""
     out = world["tmp"] / "short.json"
-    r = garden_eval(world["runs"]["tp1"], world["text"] / "code.jsonl.gz", "--seq-len", "16", "--json", out)
+    r = garden_eval(world["runs"]["tp1"], world["text"] / "long.jsonl.gz", "--seq-len", "8", "--json", out)
     assert r.returncode == 0, r.stdout + r.stderr
     short = json.loads(out.read_text())
-    assert short["seq_len"] == 16
-    got = short["sources"]["code"]
-    assert got["tokens"] == sum(map(len, encoded(world, world["held"]["code"])))
-    assert abs(got["loss"] - reference_loss(world, "tp1", "code", seq=16)) < 1e-4
-    r = garden_eval(world["runs"]["tp1"], world["text"] / "code.jsonl.gz", "--seq-len", str(SEQ + 1))
+    assert short["seq_len"] == 8
+    got = short["sources"]["long"]
+    assert got["tokens"] == sum(map(len, encoded(world, world["held"]["long"])))
+    assert abs(got["loss"] - reference_loss(world, "tp1", "long", seq=8)) < 1e-4
+    r = garden_eval(world["runs"]["tp1"], world["text"] / "long.jsonl.gz", "--seq-len", str(SEQ + 1))
     assert r.returncode != 0 and f"longer than the {SEQ} tokens" in r.stderr
 
 
 @pytest.mark.parametrize("case", ["no-run", "no-checkpoint", "bad-line", "half-shard"])
 def test_errors_are_one_line(world, case, tmp_path):
-    run, inp, needle = world["runs"]["tp1"], world["text"] / "en.jsonl", None
+    run, inp, needle = world["runs"]["tp1"], world["text"] / "short.jsonl", None
     if case == "no-run":
         run, needle = tmp_path / "missing", f"{tmp_path / 'missing'}: no such run directory"
     elif case == "no-checkpoint":

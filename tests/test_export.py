@@ -15,19 +15,19 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
 import torch  # noqa: E402
-from model_helpers import (RUNS, TOKENIZER_VOCAB, garden, garden_reference,  # noqa: E402
-                           sample_tokens, runs_base, trained_run)
+from model_helpers import RUNS, TOKENIZER_VOCAB, garden, garden_reference, sample_tokens  # noqa: E402
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(600)]
 torch.set_num_threads(1)  # as trainer_helpers does for workers: shared CPUs, see there
 TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """Every RUNS entry trained, exported by the CLI, and Garden's reference logits for it."""
-    base = runs_base(tmp_path_factory)
-    runs = {name: trained_run(base, name) for name in RUNS}
+def exported(model_runs):
+    """Every RUNS entry trained (once per session), exported by the CLI, and Garden's reference
+    logits for it."""
+    base = model_runs.base
+    runs = {name: model_runs.get(name) for name in RUNS}
     out = {}
     for name, run in runs.items():
         hf = base / f"hf-{name}"

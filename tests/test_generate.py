@@ -12,22 +12,21 @@ pytest.importorskip("megatron.core")
 pytest.importorskip("safetensors")
 
 import torch  # noqa: E402
-from model_helpers import (garden, garden_reference, runs_base, sample_tokens,  # noqa: E402
-                           trained_run)
+from model_helpers import garden, garden_reference, sample_tokens  # noqa: E402
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(600)]
 torch.set_num_threads(1)  # as trainer_helpers does for workers: shared CPUs, see there
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """tiny and tiny-moe runs (shared with test_export.py in one session) and their exports."""
+def runs(model_runs):
+    """tiny and tiny-moe runs (trained once per session, conftest.model_runs) and their exports."""
     from trainer.export import export
 
-    base = runs_base(tmp_path_factory)
+    base = model_runs.base
     out = {}
     for name in ("tiny", "tiny-moe"):
-        run = trained_run(base, name)
+        run = model_runs.get(name)
         hf = base / f"gen-hf-{name}"
         shutil.rmtree(hf, ignore_errors=True)
         export(run, hf)  # the CLI is tested in test_export.py

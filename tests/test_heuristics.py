@@ -225,6 +225,7 @@ def test_words_fast_path_matches_garden_words_and_script_guess():
 
 
 # ---------------- through garden run ----------------
+@pytest.mark.slow
 def test_heuristics_recipe_reasons_rejected_and_worker_count(tmp_path):
     rows = [{"id": d["id"], "text": d["text"]} for d in EN + ZH]
     rows += [{"id": "lorem", "text": PROSE + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit."},

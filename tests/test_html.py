@@ -85,6 +85,7 @@ def test_plain_text_and_emoji_pass_through():
     assert op.keep(doc) is True and doc["text"] == "Just text 😀 and 中文"
 
 
+@pytest.mark.slow
 def test_html_pipeline_through_garden_run(tmp_path):
     rows = list(_pages().values()) + [{"id": "blank", "text": "<html><body><nav><a href=x>x</a></nav></body></html>"},
                                        {"id": "synthetic", "text": BOILERPLATE_PAGE}]

@@ -28,6 +28,7 @@ def _texts(out):
     return sorted(r["text"] for r in read_data(out))
 
 
+@pytest.mark.slow
 def test_same_size_same_mtime_replacement_is_noticed_on_resume(tmp_path):
     path = write_jsonl(tmp_path / "in" / "a.jsonl", _rows("alpha"))
     recipe = write_recipe(tmp_path, [{"length_filter": {"min_words": 2}}], [{"path": path, "source": "a"}],
@@ -39,6 +40,7 @@ def test_same_size_same_mtime_replacement_is_noticed_on_resume(tmp_path):
     assert all(t.startswith("omega") for t in _texts(tmp_path / "out"))
 
 
+@pytest.mark.slow
 def test_change_between_a_kill_and_the_resume_never_mixes_versions(tmp_path):
     path = write_jsonl(tmp_path / "in" / "a.jsonl", _rows("alpha"))
     recipe = write_recipe(tmp_path, [{"length_filter": {"min_words": 2}}], [{"path": path, "source": "a"}],
@@ -75,6 +77,7 @@ def test_a_shard_whose_file_changed_after_planning_commits_nothing(tmp_path):
     assert not os.path.exists(task.out_path) and not os.path.exists(task.marker)
 
 
+@pytest.mark.slow
 def test_sampled_fingerprint_misses_only_unsampled_bytes_and_verify_inputs_catches_them(tmp_path):
     path = tmp_path / "big.jsonl"
     line = json.dumps({"text": "x" * 1000}) + "\n"

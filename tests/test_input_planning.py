@@ -59,6 +59,7 @@ def test_unreadable_file_is_refused(tmp_path):
     refused(tmp_path, [{"path": str(tmp_path / "d" / "*.jsonl"), "source": "s"}], "f1.jsonl' is not readable")
 
 
+@pytest.mark.slow
 def test_link_loops_are_reported_and_each_file_read_once(tmp_path):
     d = tmp_path / "d"
     corpus(d / "sub")
@@ -100,6 +101,7 @@ def test_local_glob_matches_python_glob_without_loops(tmp_path):
         os.chdir(cwd)
 
 
+@pytest.mark.slow
 def test_same_file_twice_is_read_once_and_two_sources_are_refused(tmp_path):
     corpus(tmp_path / "d")
     both = [{"path": str(tmp_path / "d" / "*.jsonl"), "source": "web"},

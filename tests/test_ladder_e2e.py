@@ -18,7 +18,7 @@ pytest.importorskip("megatron.core")
 from trainer_helpers import ROOT, make_blend  # noqa: E402
 
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(900)]
 RECIPE = str(ROOT / "recipes/train-tiny.yaml")
 
 

@@ -25,6 +25,7 @@ def synthetic(noise: float, seed: int = 3):
     return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(loss)))
 
 
+@pytest.mark.slow
 def test_recovers_constants_without_noise():
     n, d, loss = synthetic(0.0)
     r = fit(n, d, loss, bootstrap=0)
@@ -33,6 +34,7 @@ def test_recovers_constants_without_noise():
         assert getattr(r, k) == pytest.approx(getattr(TRUE, k), rel=1e-4), k
 
 
+@pytest.mark.slow
 def test_recovers_constants_and_predicts_with_noise():
     n, d, loss = synthetic(0.003)  # 0.3 % multiplicative noise on every loss
     r = fit(n, d, loss, bootstrap=10, seed=1)
@@ -87,6 +89,7 @@ def test_parse_count_refuses_bad_counts(text):
         lad.parse_count(text)
 
 
+@pytest.mark.slow
 def test_outputs_from_synthetic_rungs(tmp_path):
     rungs = []
     for size in (2e5, 5e5, 1.2e6):

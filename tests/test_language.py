@@ -90,6 +90,7 @@ def test_prose_of_strips_commands_but_keeps_chinese():
     assert prose_of("see https://example.org/x or mail a@b.org, set foo_bar=1") == "see or mail set"
 
 
+@pytest.mark.slow
 def test_language_filter_through_garden_run_is_worker_independent(tmp_path):
     rows = [r for r in _lid_eval() if r["lang"] in ("en", "zh", "de", "fr")][::3]
     rows += [{"id": "empty", "text": "", "lang": "und"}, {"id": "emoji", "text": "🎉🎉", "lang": "und"}]

@@ -49,6 +49,7 @@ def result(tmp_path_factory):
     return tmp / "out"
 
 
+@pytest.mark.slow
 def test_boilerplate_removed_rare_and_unique_lines_kept(result):
     docs = {d["id"]: d for d in read(result)}
     original = {r["id"]: r for r in corpus()}
@@ -64,12 +65,14 @@ def test_boilerplate_removed_rare_and_unique_lines_kept(result):
         assert doc["text"] == "\n".join(kept_lines)
 
 
+@pytest.mark.slow
 def test_document_of_only_boilerplate_is_dropped_with_reason(result):
     rejected = read(result, "rejected/line_dedup")
     assert [r["id"] for r in rejected] == ["only-boiler"]
     assert rejected[0]["reason"] == "line_dedup:empty_after_removal"
 
 
+@pytest.mark.slow
 def test_stats_count_frequent_units(result):
     import json
 
@@ -80,6 +83,7 @@ def test_stats_count_frequent_units(result):
     assert stats["accounting_ok"]
 
 
+@pytest.mark.slow
 def test_paragraph_mode_and_sentence_spans(tmp_path):
     para = "Subscribe to our newsletter for weekly updates.\nUnsubscribe at any time."
     rows = [{"id": f"p{i}", "text": f"Unique opening paragraph {i}.\n\n{para}\n\nClosing words {i}."} for i in range(4)]

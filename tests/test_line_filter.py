@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
 from operators.quality.line_filter import LineFilter
 
@@ -85,6 +87,7 @@ def test_citations_only_when_asked():
     assert run(line, remove_citations=True)["text"] == "The kernel was first released in 1991. It grew quickly."
 
 
+@pytest.mark.slow
 def test_line_filter_in_a_recipe_writes_lines_removed(tmp_path):
     rows = [{"id": "a", "text": "\n".join([EN[0], BOILER["javascript"], EN[1], BOILER["policy"]])},
             {"id": "b", "text": "\n".join(ZH[:2])},

@@ -10,6 +10,8 @@ import yaml
 
 from conftest import read_stats, run_garden, write_recipe
 
+pytestmark = pytest.mark.slow
+
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "lm")
 ZH_TEST = os.path.join(FIX, "zh_test.jsonl.gz")
 

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
 
+pytestmark = pytest.mark.slow
+
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "lm")
 
 

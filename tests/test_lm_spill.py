@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from conftest import read_stats, run_garden, write_recipe
 from garden.lm import NgramCounter, Normalizer, TokenSpec, TrainConfig, estimate_from_counter
@@ -52,6 +53,7 @@ def test_merge_by_key_ranges_equals_one_merge():
             assert np.array_equal(x.tokens, y.tokens)
 
 
+@pytest.mark.slow
 def test_train_lm_with_a_tiny_budget_writes_the_same_model(tmp_path):
     inputs = [{"path": os.path.join(FIX, "zh_train.jsonl.gz"), "source": "docs"}]
     for name, extra in (("mem", {}), ("spill", {"max_memory": "16KB"})):

@@ -10,14 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
-from model_helpers import TOKENIZER_VOCAB, garden, runs_base, trained_run
+from model_helpers import TOKENIZER_VOCAB, garden
+
+pytestmark = [pytest.mark.slow, pytest.mark.train]
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "lm")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return trained_run(runs_base(tmp_path_factory), "tiny")
+def run_dir(model_runs):
+    return model_runs.get("tiny")
 
 
 def word_docs(n: int, seed: int = 0) -> list[dict]:

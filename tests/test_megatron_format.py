@@ -8,6 +8,8 @@ from garden.megatron_format import IndexedDatasetReader, IndexedDatasetWriter, m
 
 indexed_dataset = pytest.importorskip("megatron.core.datasets.indexed_dataset")
 
+pytestmark = pytest.mark.train
+
 
 def _docs(seed: int, n: int, hi: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -82,6 +84,7 @@ def test_add_flat_checks_lengths(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_data_side_does_not_import_torch():
     import subprocess
     import sys

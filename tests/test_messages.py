@@ -48,6 +48,7 @@ def tokenizer_file(tmp_path) -> str:
     return path
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_a_stage_fingerprint(tmp_path, monkeypatch):
     import garden.executor.runner as runner
 
@@ -62,6 +63,7 @@ def test_disk_full_while_writing_a_stage_fingerprint(tmp_path, monkeypatch):
                     f"output) and run the same command again (completed work is kept)")
 
 
+@pytest.mark.slow
 def test_disk_full_while_tokenize_merges_then_resume(tmp_path, monkeypatch, tokenizer_file):
     """The driver concatenates the shards' tokens; a full disk there is a message, and once space is
     free the same command finishes from the completed shards."""
@@ -80,6 +82,7 @@ def test_disk_full_while_tokenize_merges_then_resume(tmp_path, monkeypatch, toke
     assert manifest["sources"]["s"]["documents"] == len(DOCS)
 
 
+@pytest.mark.slow
 def test_analyze_disk_full_is_a_message(tmp_path, monkeypatch):
     import garden.analysis.analyze as analyze
 
@@ -101,6 +104,7 @@ def non_utf8_folder(tmp_path) -> str:
     return str(folder)
 
 
+@pytest.mark.slow
 def test_analyze_refuses_files_whose_names_are_not_utf8_in_one_line(tmp_path, non_utf8_folder):
     """As `garden run` does (ids and reports are UTF-8 text): one line naming the file, bytes shown."""
     out = tmp_path / "analysis"
@@ -110,6 +114,7 @@ def test_analyze_refuses_files_whose_names_are_not_utf8_in_one_line(tmp_path, no
     assert not (out / "analysis.json").exists()
 
 
+@pytest.mark.slow
 def test_analyze_names_a_missing_file_in_one_line(tmp_path):
     line = one_line_error(CliRunner().invoke(main, ["analyze", str(tmp_path / "nope-*.jsonl"), "-q",
                                                     "-o", str(tmp_path / "a")]), 2)

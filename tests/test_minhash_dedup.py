@@ -1,8 +1,6 @@
 """minhash_dedup: quality on planted near-duplicates (English and Chinese), keeper rules, stats, clusters."""
 from __future__ import annotations
 
-import gzip
-import importlib.util
 import json
 import os
 
@@ -10,26 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, run_garden, write_jsonl, write_recipe
-
-FIXTURE = os.path.join(REPO, "tests", "fixtures", "dedup", "pool.jsonl.gz")
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("neardup_set", os.path.join(REPO, "bench", "neardup_set.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def fixture_pool() -> list[str]:
-    with gzip.open(FIXTURE, "rt", encoding="utf-8") as fh:
-        return [json.loads(line)["text"] for line in fh]
-
-
-def neardup_records(groups: int = 60, distinct: int = 140, seed: int = 3) -> list[dict]:
-    gen = load_generator()
-    return gen.build_set(fixture_pool(), groups=groups, distinct=distinct, seed=seed)
+import neardup_set
+from conftest import run_garden, write_jsonl, write_recipe
+from dedup_helpers import fixture_pool, neardup_records
 
 
 def read_data(out_dir) -> list[dict]:
@@ -58,11 +39,11 @@ def planted(tmp_path_factory):
     return records, tmp / "out"
 
 
+@pytest.mark.slow
 def test_quality_on_planted_duplicates(planted):
     records, out = planted
-    gen = load_generator()
     kept = {r["id"] for r in read_data(out)}
-    ev = gen.evaluate(records, kept)
+    ev = neardup_set.evaluate(records, kept)
     assert ev["copies_high"] >= 60
     assert ev["recall_high"] >= 0.95, ev
     assert ev["distinct_loss_rate"] <= 0.005, ev
@@ -72,15 +53,17 @@ def test_quality_on_planted_duplicates(planted):
     assert low and sum(r["id"] in kept for r in low) / len(low) >= 0.9
 
 
+@pytest.mark.slow
 def test_chinese_copies_caught_by_character_ngrams(planted):
     records, out = planted
-    gen = load_generator()
     kept = {r["id"] for r in read_data(out)}
-    zh_high = [r for r in records if r["kind"] in ("exact", "edited") and r["jaccard"] >= 0.85 and gen.is_cjk(r["text"])]
+    zh_high = [r for r in records
+               if r["kind"] in ("exact", "edited") and r["jaccard"] >= 0.85 and neardup_set.is_cjk(r["text"])]
     assert len(zh_high) >= 10
     assert sum(r["id"] not in kept for r in zh_high) / len(zh_high) >= 0.95
 
 
+@pytest.mark.slow
 def test_dropped_docs_point_to_keeper_with_similarity(planted):
     records, out = planted
     by_id = {r["id"]: r for r in records}
@@ -96,6 +79,7 @@ def test_dropped_docs_point_to_keeper_with_similarity(planted):
     assert exact and all(r["similarity"] == 1.0 for r in exact)
 
 
+@pytest.mark.slow
 def test_clusters_file_and_stats(planted):
     records, out = planted
     clusters = pq.read_table(os.path.join(out, "dedup", "clusters.parquet")).to_pylist()
@@ -126,6 +110,7 @@ def _near_dup_trio(tmp_path, keep, extra_field=None):
 
 
 @pytest.mark.parametrize("keep,keeper", [("first", "a"), ("longest", "b")])
+@pytest.mark.slow
 def test_keep_rule(tmp_path, keep, keeper):
     inp = _near_dup_trio(tmp_path, keep)
     recipe = write_recipe(tmp_path, [{"minhash_dedup": {"keep": keep}}], [{"path": inp, "source": "s"}])
@@ -135,6 +120,7 @@ def test_keep_rule(tmp_path, keep, keeper):
     assert {r["duplicate_of"] for r in read_rejected(tmp_path / "out")} == {keeper}
 
 
+@pytest.mark.slow
 def test_bad_keep_rule_fails_before_work(tmp_path):
     inp = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}])
     recipe = write_recipe(tmp_path, [{"minhash_dedup": {"keep": "newest"}}], [{"path": inp, "source": "s"}])

@@ -1,33 +1,26 @@
 """minhash_dedup keeps different documents whose shingles collide in 32 bits (issue 12, item 4).
 
-The pairs below were found once by brute force with the old scheme (bench/minhash32.py): the
+The pairs below were found once by brute force with the old scheme (tests/minhash32.py): the
 texts f"Order {i} shipped to Lisbon" for i < 400,000 are one word-5-gram each, and their 32-bit
 shingle hashes gave 17 colliding pairs (the birthday bound predicts 400,000² / 2³³ ≈ 19).
 """
 from __future__ import annotations
 
 import glob
-import importlib.util
 import os
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, read_data, run_garden, write_jsonl, write_recipe
+import minhash32
+from conftest import read_data, run_garden, write_jsonl, write_recipe
 
 COLLIDING_32BIT = [
     ("Order 69659 shipped to Lisbon", "Order 180221 shipped to Lisbon"),
     ("Order 121796 shipped to Lisbon", "Order 208877 shipped to Lisbon"),
 ]
 NGRAM, NUM_PERM, SEED, THRESHOLD = 5, 128, 1, 0.8
-
-
-def load_minhash32():
-    spec = importlib.util.spec_from_file_location("minhash32", os.path.join(REPO, "bench", "minhash32.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def read_rejected(out_dir) -> list[dict]:
@@ -42,7 +35,7 @@ def test_fixture_pair_collided_in_the_old_scheme_and_not_in_the_new(pair):
     from operators.dedup import choose_bands
     from operators.dedup import band_hashes, estimated_jaccard, shingle_hashes, signatures
 
-    old = load_minhash32()
+    old = minhash32
     a, b = pair
     # old scheme: one shingle each, the same 32-bit hash → identical signatures, every band equal,
     # estimated Jaccard 1.0: verification could not save them, both were one cluster
@@ -62,6 +55,7 @@ def test_fixture_pair_collided_in_the_old_scheme_and_not_in_the_new(pair):
     assert not (band_hashes(sig64[:1], bands, rows) == band_hashes(sig64[1:], bands, rows)).any()
 
 
+@pytest.mark.slow
 def test_colliding_documents_are_kept_and_true_duplicates_dropped(tmp_path):
     rows = []
     for i, (a, b) in enumerate(COLLIDING_32BIT):
@@ -83,6 +77,7 @@ def test_colliding_documents_are_kept_and_true_duplicates_dropped(tmp_path):
     assert THRESHOLD <= rejected["long-edited"]["similarity"] < 1.0
 
 
+@pytest.mark.slow
 def test_unverified_merging_is_refused(tmp_path):
     inp = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}])
     recipe = write_recipe(tmp_path, [{"minhash_dedup": {"verify": False}}], [{"path": inp, "source": "s"}])

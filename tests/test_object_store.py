@@ -19,14 +19,49 @@ from moto.server import ThreadedMotoServer
 from conftest import DEMO_DATA, GARDEN, kill_9_when, run_garden, tree_bytes, write_recipe
 from garden.io import fs as gfs
 
+pytestmark = pytest.mark.s3
+
 BUCKET = "garden-test"
 DOCS = 240
+
+
+def _quicker_moto() -> list:
+    """Take two costs off every request to the in-process moto server (behaviour unchanged; the
+    run's thousands of requests made it the bottleneck): moto lists its own package directory
+    on each request (about 190 stat calls) to recognise a service name in the Host header, and
+    parses each listed key's timestamp with dateutil (1.5 ms a key). Returns what to restore;
+    with another moto version whose internals differ, it patches nothing."""
+    from datetime import datetime, timezone
+
+    import moto.backends
+    import moto.core.serialize
+
+    undo = []
+    if callable(getattr(moto.backends, "list_of_moto_modules", None)):
+        modules = tuple(moto.backends.list_of_moto_modules())
+        undo.append((moto.backends, "list_of_moto_modules", moto.backends.list_of_moto_modules))
+        moto.backends.list_of_moto_modules = lambda: modules
+    parse = getattr(moto.core.serialize, "parse_to_aware_datetime", None)
+    if callable(parse):
+        def parse_quickly(value):
+            if isinstance(value, str):
+                try:
+                    parsed = datetime.fromisoformat(value)  # "2026-01-02T03:04:05.000Z" (Python >= 3.11)
+                except ValueError:
+                    return parse(value)
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            return parse(value)
+
+        undo.append((moto.core.serialize, "parse_to_aware_datetime", parse))
+        moto.core.serialize.parse_to_aware_datetime = parse_quickly
+    return undo
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A local S3 endpoint and a bucket; the AWS variables reach every child process."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    undo = _quicker_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -46,6 +81,8 @@ def s3(tmp_path_factory):
             else:
                 os.environ[k] = v
         server.stop()
+        for module, name, original in undo:
+            setattr(module, name, original)
 
 
 def _corpus(directory) -> list[dict]:
@@ -126,6 +163,7 @@ def reference(tmp_path_factory):
             "stats": json.loads((d / "out" / "stats.json").read_text()), "root": str(d / "out")}
 
 
+@pytest.mark.slow
 def test_s3_inputs_and_output_give_the_local_bytes(tmp_path, s3, reference):
     store = s3["fs"]
     _recipe(tmp_path, "unused", "unused")  # writes tmp_path/in
@@ -174,9 +212,12 @@ def _kill_when_object(cmd, store, key, env) -> bool:
         store.invalidate_cache()
         return store.exists(key)
 
-    return kill_9_when(cmd, written, env=env, timeout=180, poll=0.02)
+    # Each poll is a request to the moto server in this process: polling every 20 ms took about
+    # half a CPU from the run it waits for. The run has five more stages after the marker.
+    return kill_9_when(cmd, written, env=env, timeout=180, poll=0.2)
 
 
+@pytest.mark.slow
 def test_kill_9_on_s3_then_resume_gives_the_same_bytes(tmp_path, s3, reference):
     store = s3["fs"]
     _recipe(tmp_path, "unused", "unused")
@@ -214,6 +255,7 @@ def test_staged_write_is_all_or_nothing(s3):
     assert gfs.listdir(f"s3://{BUCKET}/staged") == ["part.bin"]
 
 
+@pytest.mark.slow
 def test_missing_s3_input_is_a_recipe_error(tmp_path, s3):
     recipe = write_recipe(tmp_path, [{"normalize": {}}], [{"path": f"s3://{BUCKET}/nothing/*.jsonl", "source": "x"}],
                           output="out")
@@ -222,6 +264,8 @@ def test_missing_s3_input_is_a_recipe_error(tmp_path, s3):
     assert f"no input file matches 's3://{BUCKET}/nothing/*.jsonl'" in proc.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.ray
 def test_ray_with_s3_gives_the_local_bytes(tmp_path, s3, reference):
     pytest.importorskip("ray")
     store = s3["fs"]
@@ -247,6 +291,8 @@ def test_read_ranges_is_the_same_locally_and_on_s3(tmp_path, s3):
     assert gfs.read_ranges(f"s3://{BUCKET}/blob", ranges, gap=0) == want
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_garden_train_reads_its_shards_from_s3(tmp_path, s3):
     """A run whose output is a bucket trains from it: megatron-core streams the .bin and caches
     the .idx; the samples and losses are those of the same shards on local disk."""
@@ -311,6 +357,7 @@ def test_cross_shard_duplicate_ids_are_found_on_s3(tmp_path, s3):
         assert find_duplicate_ids(paths + [gfs.join(root, "shard-00009.npy")]) == (1, [id_hash("b")]), root
 
 
+@pytest.mark.slow
 def test_no_resume_on_s3_starts_over(tmp_path, s3):
     store = s3["fs"]
     store.put_file(os.path.join(DEMO_DATA, "fortunes_en.jsonl.gz"), f"{BUCKET}/small/en.jsonl.gz")

@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 import yaml
 
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
+
+pytestmark = pytest.mark.slow
 
 PIPELINE = [{"length_filter": {"min_words": 3}}]
 

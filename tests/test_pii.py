@@ -103,6 +103,7 @@ def test_real_documents_only_real_findings():
     assert found and all(kind == "email" and "@" in value for kind, value in found)
 
 
+@pytest.mark.slow
 def test_pii_in_a_recipe(tmp_path):
     rows = [{"id": "a", "text": "Write to anna@example.org or call 138-0013-8000."},
             {"id": "b", "text": "No personal data, just version 2.4.1 and 2024-01-01."},

@@ -228,6 +228,7 @@ def test_blend_without_tokens_is_refused(tmp_path):
     assert r.exit_code != 0 and "phase 0 needs a positive token budget" in r.output
 
 
+@pytest.mark.slow
 def test_plan_does_not_import_torch():
     code = ("import sys; from garden.cli import main\n"
             "try:\n    main(['plan', '--compute', '1e21'])\nexcept SystemExit as e:\n"

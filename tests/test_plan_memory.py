@@ -18,7 +18,7 @@ from trainer_helpers import ROOT, make_blend  # noqa: E402
 from trainer.plan import memory  # noqa: E402
 from trainer.plan.shapes import custom_shape, param_counts  # noqa: E402
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,11 @@
 import os
 import textwrap
 
+import pytest
+
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
+
+pytestmark = pytest.mark.slow
 
 
 def install_plugin(site) -> None:

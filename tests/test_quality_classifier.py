@@ -35,6 +35,7 @@ def trained(tmp_path_factory):
     return out, proc.stdout
 
 
+@pytest.mark.slow
 def test_train_prints_and_writes_heldout_metrics(trained):
     out, stdout = trained
     assert "precision" in stdout and "recall" in stdout and "F1" in stdout
@@ -44,6 +45,7 @@ def test_train_prints_and_writes_heldout_metrics(trained):
     assert metrics["f1"] >= 0.9 and metrics["precision"] >= 0.85 and metrics["recall"] >= 0.85
 
 
+@pytest.mark.slow
 def test_scores_separate_heldout_prose_from_markup(trained):
     model = load_fasttext(str(trained[0]))
     with gzip.open(os.path.join(DATA, "demo_input.jsonl.gz"), "rt", encoding="utf-8") as fh:
@@ -76,6 +78,7 @@ def test_missing_model_fails_at_validation():
         QualityClassifier.validate_params({**params, "model": "/nonexistent/quality.bin"})
 
 
+@pytest.mark.slow
 def test_quality_classifier_through_garden_run_is_worker_independent(trained, tmp_path):
     with gzip.open(os.path.join(DATA, "demo_input.jsonl.gz"), "rt", encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh]
@@ -114,6 +117,7 @@ def test_train_lang_option_keeps_only_those_languages():
     assert len(_pick(texts, (), 2, 0)) == 2 and _pick(texts, (), 2, 0) == _pick(texts, (), 2, 0)
 
 
+@pytest.mark.slow
 def test_shipped_demo_recipe_runs(trained, tmp_path):
     """recipes/classifier-demo.yaml as shipped, with its model path pointed at the test's model."""
     import yaml

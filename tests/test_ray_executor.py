@@ -20,6 +20,7 @@ from garden.executor.pool import TaskError  # noqa: E402
 from garden.progress import Progress  # noqa: E402
 from garden.recipe import load_recipe  # noqa: E402
 
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 DOCS_PER_FILE = 300
 CRASH_PLUGIN = '''
 import os, signal, sys
@@ -140,18 +141,11 @@ def _without_run_details(obj):
     return obj
 
 
-def _available(*names) -> bool:
-    return all(n in registry.all_operators() for n in names)
-
-
 def test_full_pipeline_on_ray_is_byte_identical_to_local(tmp_path, cluster, small_inputs):
-    pipeline = [{"normalize": {}}, {"length_filter": {"min_chars": 30}}, {"exact_dedup": {}}]
-    if _available("minhash_dedup"):
-        pipeline.append({"minhash_dedup": {"threshold": 0.7, "num_perm": 32}})
-    if _available("train_tokenizer", "tokenize"):
-        pipeline += [{"train_tokenizer": {"vocab_size": 400, "check_docs": 20}}, {"tokenize": {}}]
-        if _available("mix"):
-            pipeline.append({"mix": {"weights": {"en": 0.5, "zh": 0.2, "hb": 0.3}, "split": "100,0,0"}})
+    pipeline = [{"normalize": {}}, {"length_filter": {"min_chars": 30}}, {"exact_dedup": {}},
+                {"minhash_dedup": {"threshold": 0.7, "num_perm": 32}},
+                {"train_tokenizer": {"vocab_size": 400, "check_docs": 20}}, {"tokenize": {}},
+                {"mix": {"weights": {"en": 0.5, "zh": 0.2, "hb": 0.3}, "split": "100,0,0"}}]
     recipe = write_recipe(tmp_path, pipeline, small_inputs, output="out_local", workers=2, shard_size="48KB")
     local, local_progress = _run(recipe, "local")
     on_ray, ray_progress = _run(recipe, "ray", output=tmp_path / "out_ray")
@@ -159,10 +153,8 @@ def test_full_pipeline_on_ray_is_byte_identical_to_local(tmp_path, cluster, smal
     a, b = _outputs(tmp_path / "out_local"), _outputs(tmp_path / "out_ray")
     assert sum(k.startswith("data/") for k in a) >= 6  # really several shards per stage
     assert any(k.startswith("rejected/") for k in a)
-    if _available("tokenize"):
-        assert any(k.endswith(".bin") for k in a) and any(k.endswith(".idx") for k in a)
-    if _available("mix"):
-        assert "blend.json" in a
+    assert any(k.endswith(".bin") for k in a) and any(k.endswith(".idx") for k in a)
+    assert "blend.json" in a and "tokenizer/tokenizer.json" in a and "dedup/clusters.parquet" in a
     assert sorted(a) == sorted(b)
     assert a == b
     assert on_ray["executor"] == "ray" and on_ray["accounting_ok"]
@@ -293,7 +285,19 @@ def test_cluster_workers_get_storage_settings_but_not_credentials_unless_asked()
 def test_a_url_output_is_never_relative_and_has_no_leftovers_to_clean(tmp_path):
     from garden.executor.ray_executor import remove_attempt_leftovers, run_ray_task
 
+    class PastThePathCheck(Exception):
+        pass
+
+    class Reporter:  # the first thing a task does after the relative-path check is to report its start
+        class started:
+            @staticmethod
+            def remote(key, info):
+                raise PastThePathCheck(key)
+
     task = _stream_task("s3://bucket/run", "s3://bucket/run/data/part-00000.parquet", "s3://bucket/run/_work/done/x.json")
     assert remove_attempt_leftovers(task) == 0
-    with pytest.raises(AttributeError):  # got past the relative-path check: fails only at the missing reporter
-        run_ray_task(task, "k", None, "/no/such/dir")
+    with pytest.raises(PastThePathCheck, match="^k$"):
+        run_ray_task(task, "k", Reporter, "/no/such/dir")
+    relative = _stream_task("s3://bucket/run", "s3://bucket/run/data/part-00000.parquet", "run/_work/done/x.json")
+    with pytest.raises(FileNotFoundError, match="'run/_work/done/x.json' is relative to the driver's directory"):
+        run_ray_task(relative, "k", Reporter, "/no/such/dir")

@@ -14,8 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from conftest import GARDEN, read_data, read_stats, run_garden, write_recipe
-from test_bad_input import quarantine_entries
+from conftest import GARDEN, quarantine_entries, read_data, read_stats, run_garden, write_recipe
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
@@ -40,6 +39,7 @@ def bad_records(prefix: str) -> tuple[list[bytes], dict[int, str]]:
     return lines, {line: cause for line, (_, cause) in bad.items() if cause}
 
 
+@pytest.mark.slow
 def test_any_record_failure_is_quarantined_and_the_rest_is_read(tmp_path):
     plain, causes = bad_records("p")
     (tmp_path / "plain.jsonl").write_bytes(b"".join(plain))
@@ -77,6 +77,7 @@ def _parquet_with_bad_utf8(path) -> None:
     pq.write_table(pa.table({"id": ["a", "b", "c"], "text": text}), path)
 
 
+@pytest.mark.slow
 def test_parquet_row_that_cannot_be_decoded_is_quarantined_alone(tmp_path):
     _parquet_with_bad_utf8(tmp_path / "bad.parquet")
     recipe = write_recipe(tmp_path, [], [{"path": str(tmp_path / "bad.parquet"), "source": "p"}])
@@ -110,6 +111,7 @@ def install_surrogate_plugin(site) -> None:
         "[garden.operators]\nhalf_emoji = garden_half:HalfEmoji\n")
 
 
+@pytest.mark.slow
 def test_operator_that_makes_a_lone_surrogate_cannot_abort_the_run(tmp_path):
     site = tmp_path / "site"
     install_surrogate_plugin(site)
@@ -143,6 +145,7 @@ def _peak_rss_mb(args) -> tuple[int, subprocess.CompletedProcess]:
     return int(peak), proc
 
 
+@pytest.mark.slow
 def test_record_longer_than_max_record_bytes_is_skipped_unread(tmp_path):
     line_mb = 200
     before = [json.dumps({"id": f"b{i}", "text": f"before {i}"}).encode() + b"\n" for i in range(5)]
@@ -190,6 +193,7 @@ def baseline_rss_mb(tmp_path) -> int:
     return _peak_rss_mb(["run", recipe, "-q"])[0]
 
 
+@pytest.mark.slow
 def test_max_record_bytes_is_validated_and_changes_what_is_read(tmp_path):
     (tmp_path / "in.jsonl").write_text(json.dumps({"id": "long", "text": "z" * 5000}) + "\n"
                                        + json.dumps({"id": "short", "text": "z"}) + "\n")
@@ -206,6 +210,8 @@ def test_max_record_bytes_is_validated_and_changes_what_is_read(tmp_path):
     assert read_stats(tmp_path / "out")["quarantined_docs"] == 0
 
 
+@pytest.mark.slow
+@pytest.mark.ray
 def test_on_ray_every_record_is_accounted_the_same_way(tmp_path):
     """The reader and the per-document checks run inside Ray tasks exactly as in local workers."""
     pytest.importorskip("ray")

@@ -52,6 +52,7 @@ def test_numbers_from_yaml_strings_are_coerced(tmp_path, inp):
     assert load_recipe(path).pipeline[0].params["min_chars"] == 2000
 
 
+@pytest.mark.slow
 def test_missing_input_fails_before_work(tmp_path):
     path = write_recipe(tmp_path, [], [{"path": str(tmp_path / "nope-*.jsonl"), "source": "s"}])
     proc = run_garden("run", path, check=False)
@@ -66,6 +67,7 @@ def test_unsafe_yaml_is_refused(tmp_path, inp):
         load_recipe(path)
 
 
+@pytest.mark.slow
 def test_validate_and_ops_commands(tmp_path, inp):
     path = write_recipe(tmp_path, [{"length_filter": {"min_chars": 3}}, {"exact_dedup": {}}], inp)
     proc = run_garden("validate", path)

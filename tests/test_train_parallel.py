@@ -14,7 +14,7 @@ pytest.importorskip("megatron.core")
 
 from trainer_helpers import losses, make_blend, run_train, tiny_config  # noqa: E402
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(300)]
 TOL = 1e-5
 
 

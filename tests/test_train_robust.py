@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from trainer import cli
 from trainer_helpers import ROOT, losses, make_blend, run_train, tiny_config
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.train, pytest.mark.timeout(400)]
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,7 @@ print(json.dumps([{"weight_decay": g["weight_decay"], "lr": g["lr"],
 """
 
 
+@pytest.mark.slow
 def test_norms_get_no_weight_decay(tmp_path, blend):
     cfg = tiny_config(tmp_path, blend, training={"weight_decay": 0.05})
     with socket.socket() as s:
@@ -155,6 +156,7 @@ def trained(tmp_path_factory, blend):
     return {"cfg": cfg, "run": tmp / "run", "ck": tmp / "run/checkpoints"}
 
 
+@pytest.mark.slow
 def test_truncated_latest_checkpoint_falls_back_then_keep_and_load(trained):
     ck = trained["ck"]
     assert (ck / "latest").read_text().strip() == "4"
@@ -193,6 +195,7 @@ def test_truncated_latest_checkpoint_falls_back_then_keep_and_load(trained):
 
 @pytest.mark.parametrize("sig,nproc", [(signal.SIGINT, 2), (signal.SIGTERM, 1)],
                          ids=["sigint-2proc", "sigterm-1proc"])
+@pytest.mark.slow
 def test_signal_saves_at_the_next_step_and_exits_cleanly(tmp_path, blend, sig, nproc):
     cfg = tiny_config(tmp_path, blend, training={"train_iters": 400}, eval={"interval": 0})
     env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")

@@ -14,7 +14,7 @@ pytest.importorskip("megatron.core")
 from trainer_helpers import (losses, make_blend, metric_rows, run_train, tiny_config,  # noqa: E402
                              valid_rows, write_source)
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.train, pytest.mark.timeout(400)]
 TOL = 1e-5
 VALID_RANGE = (75, 99)  # held-out documents of `a` use ids no training document has
 
@@ -46,6 +46,7 @@ def ref(tmp_path_factory):
     return {"tmp": tmp, "cfg": cfg, "blend": blend, "run": tmp / "ref", "out": r.stdout}
 
 
+@pytest.mark.slow
 def test_metrics_rows_per_source_and_overall(ref):
     rows = valid_rows(ref["run"])
     assert [r["iteration"] for r in rows] == [2, 4, 6]
@@ -68,6 +69,7 @@ def test_metrics_rows_per_source_and_overall(ref):
     assert (ref["run"] / "loss.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_windows_are_held_out_and_fixed(ref):
     """a's windows come only from a_valid (ids 75..98, absent from training), b's from b_valid;
     the same seed gives the same windows, another seed other ones."""
@@ -109,6 +111,7 @@ def test_blend_split_gives_held_out_documents(tmp_path):
     assert sorted(scored + [last_label]) == sorted(held.tolist())  # each held-out token once
 
 
+@pytest.mark.slow
 def test_other_layout_gives_the_same_validation_loss(ref):
     """PP=2 x DP=2: windows spread over DP ranks, forward-only pipeline schedule."""
     run = ref["tmp"] / "pp2dp2"
@@ -121,6 +124,7 @@ def test_other_layout_gives_the_same_validation_loss(ref):
             assert abs(a["valid_loss"][k] - b["valid_loss"][k]) < TOL, (k, a, b)
 
 
+@pytest.mark.slow
 def test_kill_minus_9_and_resume_keep_validation_rows(ref):
     """Killed (SIGKILL) after iteration 5's rows, resumed from the iteration-4 checkpoint: the
     rows equal the uninterrupted run's (rows before the checkpoint byte for byte)."""

@@ -180,6 +180,7 @@ def test_bcp47_tags_are_mapped_to_the_model_labels(tmp_path):
         normalise_language("chinese", labels)
 
 
+@pytest.mark.slow
 def test_bcp47_keep_list_filters_as_its_codes(tmp_path):
     """keep: [en-US, zh-Hans] keeps English and Chinese documents through a real run (not only validates)."""
     rows = [{"id": "en", "text": "The committee approved the new budget for the public library after a long debate."},
@@ -235,6 +236,7 @@ def test_output_path_checks(tmp_path, inp):
     assert check_output_path("s3://bucket/corpus-out", ["s3://bucket/corpus/a.jsonl"])
 
 
+@pytest.mark.slow
 def test_cli_output_override_is_checked_too(tmp_path, inp):
     path = recipe_file(tmp_path, "  - length_filter: {min_chars: 3}\n", inp)
     res = CliRunner().invoke(main, ["run", path, "-q", "--output", os.path.dirname(inp)])
@@ -249,6 +251,7 @@ def billion_laughs(levels: int = 9) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_yaml_alias_bomb_is_refused_promptly(tmp_path, inp):
     body = "  - blocklist:\n      words: *a9\n"
     bomb = billion_laughs()
@@ -298,6 +301,7 @@ def test_aliases_below_the_limit_still_work(tmp_path, inp):
 
 
 # -- a step that leaves no documents -----------------------------------------------------------
+@pytest.mark.slow
 def test_step_that_drops_everything_stops_the_run_and_is_named(tmp_path, inp):
     """language keeps only Japanese from English text: nothing reaches train_tokenizer."""
     path = recipe_file(tmp_path, "  - length_filter: {min_chars: 3}\n  - language: {keep: [ja]}\n"
@@ -320,6 +324,7 @@ def test_step_that_drops_everything_stops_the_run_and_is_named(tmp_path, inp):
     assert not (out / "tokenizer").exists() and not (out / "tokens.json").exists()
 
 
+@pytest.mark.slow
 def test_empty_inputs_stop_before_a_global_step(tmp_path):
     (tmp_path / "in").mkdir()
     for name in ("web", "code"):
@@ -330,6 +335,7 @@ def test_empty_inputs_stop_before_a_global_step(tmp_path):
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["stopped"]["step"] is None
 
 
+@pytest.mark.slow
 def test_filters_only_recipe_that_keeps_nothing_still_succeeds(tmp_path, inp):
     """Without a later global step an empty result is a result (kept 0, exit 0), as before."""
     path = recipe_file(tmp_path, "  - length_filter: {min_chars: 100000}\n", inp)

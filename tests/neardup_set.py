@@ -6,9 +6,9 @@ side), so every "distinct" document really is distinct. Groups are then planted:
 and copies that are exact or edited (word/character replacements, deletions, insertions, an
 appended or dropped line) until the true Jaccard with the original reaches a drawn target;
 the measured value is recorded with each copy. Used by bench/bench_dedup.py and, on a small
-fixture, by tests/test_minhash_dedup.py.
+fixture, by tests/test_minhash_dedup.py (through tests/dedup_helpers.py).
 
-    python bench/neardup_set.py --out set.jsonl --groups 500 --distinct 3000
+    python tests/neardup_set.py --out set.jsonl --groups 500 --distinct 3000
 """
 from __future__ import annotations
 
