@@ -68,6 +68,7 @@ def test_float_grid_is_the_sample_quantiles_of_the_matching_statistic():
     assert grid == expected
 
 
+@pytest.mark.slow
 def test_dict_valued_threshold_is_targeted_and_written(tmp_path, repetitive):
     recipe = _recipe(tmp_path, [repetitive], "  - gopher_repetition: {}\n")
     out = tmp_path / "calibrated.yaml"
@@ -94,6 +95,7 @@ def test_dict_valued_threshold_is_targeted_and_written(tmp_path, repetitive):
     ("length_filter.min_wrds=0.1", "no numeric parameter 'min_wrds' of the filter 'length_filter' (did you mean 'min_words'?)"),
     ("gopher_repetition.top_ngram_char_frac=0.1", "name one, e.g. gopher_repetition.top_ngram_char_frac.2"),
 ])
+@pytest.mark.slow
 def test_bad_targets_are_refused_before_sampling(tmp_path, monkeypatch, target, message):
     import garden.analysis.analyze as analyze
 
@@ -107,6 +109,7 @@ def test_bad_targets_are_refused_before_sampling(tmp_path, monkeypatch, target, 
     assert not (tmp_path / "a").exists()
 
 
+@pytest.mark.slow
 def test_suggestions_are_rounded_without_changing_what_they_drop(tmp_path):
     recipe = _recipe(tmp_path, [EN, ZH], "  - gopher_quality: {}\n")
     a = run_analysis([], str(tmp_path / "a"), recipe_path=recipe, targets=["gopher_quality.max_symbol_word_ratio=0.05"],
@@ -128,6 +131,7 @@ def test_rounded_keeps_the_shortest_value_dropping_the_same_documents():
     assert cal.rounded(17, True, drop, 4) == 17
 
 
+@pytest.mark.slow
 def test_write_recipe_keeps_comments_and_style(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"""# my web recipe: do not lose this comment
@@ -156,6 +160,7 @@ pipeline:
     assert recipe.read_text(encoding="utf-8").count("min_chars: 50") == 1  # the input recipe is untouched
 
 
+@pytest.mark.slow
 def test_detect_lang_reports_where_the_input_label_is_wrong(tmp_path):
     mislabelled = tmp_path / "mixed.jsonl"
     with open(mislabelled, "w", encoding="utf-8") as fh:
@@ -175,6 +180,7 @@ def test_detect_lang_reports_where_the_input_label_is_wrong(tmp_path):
     assert "language ID disagrees with the input's label" in res.output
 
 
+@pytest.mark.slow
 def test_rule_shares_say_which_rule_drops_what(tmp_path, repetitive):
     recipe = _recipe(tmp_path, [repetitive], "  - gopher_repetition: {}\n  - gopher_quality: {}\n")
     a = run_analysis([], str(tmp_path / "a"), recipe_path=recipe, calibrate_only=["gopher_quality.min_doc_words"])
@@ -193,6 +199,7 @@ def test_rule_shares_say_which_rule_drops_what(tmp_path, repetitive):
     assert "Which rule drops what" in html and next(iter(expected)) in html
 
 
+@pytest.mark.slow
 def test_per_language_threshold_is_calibrated_on_that_language(tmp_path):
     """`gopher_quality.min_doc_words.zh`: the curve runs on the Chinese documents only, starts from the
     built-in Chinese value, and the written recipe holds a map by language merged over the table."""
@@ -215,6 +222,7 @@ def test_per_language_threshold_is_calibrated_on_that_language(tmp_path):
     assert dropped / len(zh_docs) == pytest.approx(curve["suggested_drop"])
 
 
+@pytest.mark.slow
 def test_language_key_on_a_single_valued_threshold_is_refused(tmp_path):
     recipe = _recipe(tmp_path, [EN], "  - language: {keep: [en]}\n")
     res = CliRunner().invoke(main, ["analyze", "--recipe", recipe, "-o", str(tmp_path / "a"), "-q",

@@ -163,6 +163,7 @@ def test_rule_any_keeps_a_listed_second_language_rule_top_does_not():
     assert (d_any["lang"], d_any["lang_score"], d_any["script"]) == (d["lang"], d["lang_score"], d["script"])
 
 
+@pytest.mark.slow
 def test_language_and_zh_convert_through_garden_run(tmp_path):
     rows = [{"id": r["id"], "text": r["text"], "lang_label": r["lang"]} for r in _rows("lid_short_sentences.jsonl")]
     rows += [{"id": p["id"], "text": p["text"], "lang_label": "zh"} for p in _rows("zh_script_paragraphs.jsonl")]

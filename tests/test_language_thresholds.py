@@ -228,6 +228,7 @@ def test_language_keys():
         language_key("cyrillic")
 
 
+@pytest.mark.slow
 def test_ops_lists_the_built_in_values():
     out = run_garden("ops", "gopher_quality").stdout
     assert "min_doc_words: int | null = 50, by language {zh: 70, ja: 140, ko: 105}" in out
@@ -235,6 +236,7 @@ def test_ops_lists_the_built_in_values():
 
 
 # ---------------- the Chinese demo recipe, through the CLI ----------------
+@pytest.mark.slow
 def test_demo_zh_recipe_keeps_clean_paragraphs_and_drops_corrupted(tmp_path):
     out = tmp_path / "out"
     run_garden("run", os.path.join(REPO, "recipes", "demo-zh.yaml"), "--output", out, cwd=REPO, timeout=600)

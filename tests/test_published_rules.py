@@ -206,6 +206,7 @@ def test_c4_paragraph_counts_characters_as_published():
     assert C4Paragraph(min_paragraphs=2, min_paragraph_chars=10).keep(doc("a" * 10 + "\n" + "b" * 10)) is True
 
 
+@pytest.mark.slow
 def test_c4_paragraph_in_a_recipe(tmp_path):
     rows = [{"id": "long", "text": "\n".join(["p" * 250] * 3)}, {"id": "short", "text": "short\nshort\nshort"}]
     inp = write_jsonl(tmp_path / "in.jsonl", rows)

@@ -56,6 +56,7 @@ def _report(d: str) -> dict:
         return json.load(fh)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["bpe", "unigram", "wordpiece"])
 def test_cli_trains_each_model_with_the_requested_vocabulary(trained, model):
     d = trained[model]
@@ -99,6 +100,7 @@ def test_unigram_learns_multi_character_chinese_pieces_and_leaves_rare_character
     assert rows["zh"]["chars_per_token"] > 1.0 and rows["zh"]["unk_tokens"] == 0
 
 
+@pytest.mark.slow
 def test_unigram_training_is_deterministic():
     texts = [d["text"] for d in th.read_fixture("zh")[:250] + th.read_fixture("en")[:250]]
     a = train_unigram(lambda: iter(texts), 1200, EOD, [], {})
@@ -127,6 +129,7 @@ def test_wordpiece_reports_its_unknown_rate(trained):
     assert "round trip: not applicable" in res.output and "unknown tokens" in res.output
 
 
+@pytest.mark.slow
 def test_compare_table_rows_per_model_and_language(trained):
     res = CliRunner().invoke(tok_cli, ["compare", ZH_DOC, EN_DOC, "--docs", "70", "--json",
                                        *[a for m in ("bpe", "unigram", "wordpiece") for a in ("-t", trained[m])]])
@@ -194,6 +197,7 @@ def _recipe(tmp_path, model: str) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["unigram", "wordpiece"])
 def test_recipe_trains_then_tokenizes_to_megatron_shards(tmp_path, model):
     res = CliRunner().invoke(main, ["run", _recipe(tmp_path, model), "-q"])
@@ -247,6 +251,7 @@ def test_bpe_stays_what_it_was():
     assert unk_token_of(a) is None
 
 
+@pytest.mark.slow
 def test_save_dir_names_the_unknown_token(tmp_path):
     texts = [d["text"] for d in ZH[:10] + EN[:10]]
     rows = []

