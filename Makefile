@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.garden-installed
 
-.PHONY: install demo test test-fast bench clean browser
+.PHONY: install demo test test-fast lint bench clean browser
 
 install: $(STAMP)
 
@@ -35,12 +35,16 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "chromium not installed: the browser test will be skipped"
 
-test: install browser
+test: install browser lint
 	$(BIN)/python -m pytest -q tests
 
 # The unit tier: no pipeline runs, no S3 server, no Ray, no torch; under a minute (setup.cfg: markers).
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not s3 and not ray and not train" tests
+
+# A small, explicit rule set (ruff.toml): real bugs and dead code, not style.
+lint: install
+	$(BIN)/ruff check .
 
 bench: install
 	$(BIN)/python bench/run_all.py

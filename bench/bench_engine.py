@@ -14,7 +14,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -33,13 +32,13 @@ def source_docs() -> list[dict]:
         path = os.path.join(SHARED, f"{name}.jsonl.gz")
         if os.path.exists(path):
             with gzip.open(path, "rt", encoding="utf-8") as fh:
-                docs.extend(json.loads(l) for l in fh)
+                docs.extend(json.loads(line) for line in fh)
     if not docs:
         demo = os.path.join(REPO, "recipes", "data", "demo")
         for f in sorted(os.listdir(demo)):
             if f.endswith(".jsonl.gz"):
                 with gzip.open(os.path.join(demo, f), "rt", encoding="utf-8") as fh:
-                    docs.extend(json.loads(l) for l in fh)
+                    docs.extend(json.loads(line) for line in fh)
     return docs
 
 

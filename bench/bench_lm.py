@@ -153,12 +153,12 @@ def main() -> None:
             if k is not None:
                 lines.append(f"| kenlm module, same ARPA, same docs ({name}) | {k[0]:,.0f} | max abs diff of "
                              f"log10 p per doc {k[1]:.2e} |")
-    if any("kenlm module" in l for l in lines):
+    if any("kenlm module" in line for line in lines):
         lines.append("\nkenlm's rate excludes normalisation and tokenisation (its input is prepared beforehand); "
                      "Garden's includes both. The log10 probabilities agree to the precision of ARPA's 6 decimals.")
     lines.append("\nThe `perplexity` operator scores every document twice (scan for the per-language "
                  "percentiles, then apply), so its documents/s per worker is about half the scoring rate.")
-    if not any("kenlm module" in l for l in lines):
+    if not any("kenlm module" in line for line in lines):
         lines.append("`kenlm` could not be imported here (0.3.0 on PyPI builds from source); no kenlm row.")
     # DSIR
     pool = paragraphs(texts("en_linux_doc_rst", chars), 2000) + paragraphs(texts("en_fortunes", chars // 4), 2000)

@@ -84,10 +84,10 @@ def section_throughput(args, lines: list[str]) -> None:
         signatures(texts, NGRAM, NUM_PERM, SEED)  # warm the token-hash cache for both schemes
         sets64 = [shingle_hashes(t, NGRAM) for t in texts]
         sets32 = [minhash32.shingle_hashes32(t, NGRAM) for t in texts]
-        t = best_times({"32": lambda: minhash32.signatures32(texts, NGRAM, NUM_PERM, SEED),
-                        "64": lambda: signatures(texts, NGRAM, NUM_PERM, SEED),
-                        "p32": lambda: permute_only(sets32, "affine32"),
-                        "p64": lambda: permute_only(sets64, SCHEME)}, args.rounds)
+        t = best_times({"32": lambda texts=texts: minhash32.signatures32(texts, NGRAM, NUM_PERM, SEED),
+                        "64": lambda texts=texts: signatures(texts, NGRAM, NUM_PERM, SEED),
+                        "p32": lambda sets32=sets32: permute_only(sets32, "affine32"),
+                        "p64": lambda sets64=sets64: permute_only(sets64, SCHEME)}, args.rounds)
         n = len(texts)
         whole.append(t["32"] / t["64"])
         perm.append(t["p32"] / t["p64"])

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import math
 import os
 import platform
 import shutil

@@ -117,8 +117,8 @@ def main() -> None:
         docs = load(name, lang, args.docs)
         lines = [(lang_of(d), line) for d in docs for line in kept_lines(d["text"])]
         chars = sum(len(line) for _, line in lines)
-        t_re, n_re = timed(lambda: sum(old_count(line) for _, line in lines))
-        t_sx, n_sx = timed(lambda: sum(count_sentences(line, lg) for lg, line in lines))
+        t_re, n_re = timed(lambda lines=lines: sum(old_count(line) for _, line in lines))
+        t_sx, n_sx = timed(lambda lines=lines: sum(count_sentences(line, lg) for lg, line in lines))
         speed_rows.append((name, len(lines), chars, t_re, t_sx, n_re, n_sx))
         t_old, v_old = verdicts(docs, old_enough)
         t_full, v_full = verdicts(docs, full_enough)

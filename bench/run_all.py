@@ -14,7 +14,7 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            names = [l.split(":", 1)[1].strip() for l in fh if l.startswith("model name")]
+            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
         cpu = f"{names[0]} ×{len(names)}" if names else cpu
     except OSError:
         pass

@@ -138,7 +138,7 @@ def sample_rejected(run_dir: str, per_reason: int = EXAMPLES_PER_REASON,
         want = (expected or {}).get(label)
         by_reason: dict[str, list[dict]] = defaultdict(list)
 
-        def satisfied() -> bool:
+        def satisfied(want: set[str] | None = want, by_reason: dict = by_reason) -> bool:
             return bool(want) and all(len(by_reason.get(r, ())) >= per_reason for r in want)
 
         for path in part_files(label_dir):

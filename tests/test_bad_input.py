@@ -1,7 +1,6 @@
 """Bad input never crashes a run and loses nothing: every record is kept, dropped or quarantined."""
 import gzip
 import json
-import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,7 +46,7 @@ def test_malformed_records_are_quarantined_with_location(tmp_path):
     assert "duplicate id 'b' (first at line 2)" in by_line[10]["error"]
     assert "id field 'id' is dict" in by_line[11]["error"]
     assert all(e["file"] == str(path) for e in q)
-    assert by_line[4]["offset"] == sum(len(l) for l in lines[:3])
+    assert by_line[4]["offset"] == sum(len(line) for line in lines[:3])
     rows = {r["id"]: r for r in read_data(out)}
     assert rows["a"]["text"] == "first line has a BOM"
     generated = [r for r in rows.values() if r["id"].endswith(":12")]

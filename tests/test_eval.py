@@ -132,7 +132,7 @@ def reference_nats(w: dict, model: dict, tokens: list[int], eod: int, vocab: int
         ang = torch.outer(torch.arange(s).double(), inv)
         cos, sin = torch.cat([ang, ang], -1).cos().float(), torch.cat([ang, ang], -1).sin().float()
 
-        def rope(t):  # [s, heads, hd], rotate-half convention
+        def rope(t, cos=cos, sin=sin):  # [s, heads, hd], rotate-half convention
             t1, t2 = t[..., :hd // 2], t[..., hd // 2:]
             return t * cos[:, None] + torch.cat([-t2, t1], -1) * sin[:, None]
 

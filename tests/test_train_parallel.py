@@ -6,7 +6,6 @@ Every case is a real `python -m trainer` (= `garden train`) launch through torch
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 

@@ -255,7 +255,7 @@ def billion_laughs(levels: int = 9) -> str:
 def test_yaml_alias_bomb_is_refused_promptly(tmp_path, inp):
     body = "  - blocklist:\n      words: *a9\n"
     bomb = billion_laughs()
-    text = (f"x-anchors:\n" + "\n".join("  " + ln for ln in bomb.splitlines()) +
+    text = ("x-anchors:\n" + "\n".join("  " + ln for ln in bomb.splitlines()) +
             f"\ninputs: [{{path: {inp}, source: web}}]\noutput: {tmp_path / 'out'}\npipeline:\n{body}")
     path = tmp_path / "bomb.yaml"
     path.write_text(text)

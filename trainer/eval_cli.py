@@ -6,7 +6,6 @@ when the command runs.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
