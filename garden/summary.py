@@ -1,6 +1,7 @@
 """The end-of-run summary table, rendered from a run's `Stats` (garden.executor.stats)."""
 from __future__ import annotations
 
+import io
 from collections import Counter
 
 from rich import box
@@ -20,7 +21,8 @@ def print_summary(stats: Stats, output: str, console: Console | None = None,
     lost more than `warn_source_loss` of its documents (None: no warnings), on stderr unless
     `console` is given."""
     console = console or Console(stderr=True)
-    console.print(_steps_table(stats))
+    for part in _steps(stats, console):
+        console.print(part)
     console.print(
         f"input {stats.input_docs:,} = kept {stats.kept_docs:,} + rejected {stats.rejected_docs:,}"
         f" + quarantined {stats.quarantined_docs:,}  "
@@ -37,29 +39,57 @@ def print_summary(stats: Stats, output: str, console: Console | None = None,
     console.print(f"output: {output}/ (data/, rejected/, quarantine/, stats.json, recipe.lock.yaml, report.html)")
 
 
-def _steps_table(stats: Stats) -> Table:
-    """One row per step. A reason is never cut: the reasons column is at least as wide as its
-    longest `reason=count` and wraps only between them (after a comma)."""
+def _steps(stats: Stats, console: Console) -> list[Table]:
+    """The steps table. A reason is never cut: its column is as wide as the longest `reason=count`
+    and wraps only between them; where the console is too narrow for that, the reasons follow
+    the table, one step per line."""
     rows = []
     for op in stats.ops:
         reasons = [f"{r.split(':', 1)[-1]}={n:,}" for r, n in _top(op.dropped)]
         name = op.name if op.applies_to is None else f"{op.name}\n(only {', '.join(op.applies_to)})"
         rows.append((op, name, reasons))
-    widest = max((len(r) for _, _, reasons in rows for r in reasons), default=0)
+    if _narrowest(_steps_table(stats, rows, with_reasons=True, narrowest=True)) <= console.width:
+        return [_steps_table(stats, rows, with_reasons=True)]
+    reasons = Table.grid(padding=(0, 2))
+    reasons.add_column(no_wrap=True)
+    reasons.add_column()
+    for op, _, items in rows:
+        if items and not op.not_run:
+            reasons.add_row(op.name, ", ".join(items))
+    out = [_steps_table(stats, rows, with_reasons=False)]
+    if reasons.row_count:
+        out.append(Text("top reasons", style="bold"))
+        out.append(reasons)
+    return out
+
+
+def _narrowest(table: Table) -> int:
+    """The width of `table` laid out with nothing squeezed (its reasons column at its narrowest)."""
+    probe = Console(file=io.StringIO(), width=10_000, color_system=None)
+    probe.print(table)
+    return max((len(line.rstrip()) for line in probe.file.getvalue().splitlines()), default=0)  # type: ignore[attr-defined]
+
+
+def _steps_table(stats: Stats, rows: list, with_reasons: bool, narrowest: bool = False) -> Table:
+    widest = max((len(r) + 1 for _, _, reasons in rows for r in reasons), default=0)  # +1: the comma
     table = Table(title=f"{stats.recipe}: {stats.seconds:.1f}s, {stats.workers} workers", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
-    table.add_column("operator", no_wrap=True, min_width=max((len(op.name) for op in stats.ops), default=8))
+    table.add_column("operator", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     for col in ("in", "out", "dropped"):
         table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("top reasons", min_width=min(max(widest, 11), 40), overflow="fold")
+    if with_reasons:
+        table.add_column("top reasons", min_width=max(widest, 11), max_width=max(widest, 11) if narrowest else None)
     table.add_column("seconds", justify="right", no_wrap=True)
     for op, name, reasons in rows:
         if op.not_run:  # the run stopped before this step (no documents left)
-            table.add_row(name, op.kind, "–", "–", "–", "not run", "–")
-            continue
-        table.add_row(name, op.kind, f"{op.n_in:,}", f"{op.n_out:,}", f"{op.dropped_total:,}", ", ".join(reasons),
-                      f"{op.seconds:.2f}")
+            cells = [name, op.kind, "–", "–", "–", "not run", "–"]
+        else:
+            cells = [name, op.kind, f"{op.n_in:,}", f"{op.n_out:,}", f"{op.dropped_total:,}", ", ".join(reasons),
+                     f"{op.seconds:.2f}"]
+        if not with_reasons:
+            del cells[5]
+        table.add_row(*cells)
     return table
 
 
@@ -91,7 +121,7 @@ def source_loss_warnings(stats: Stats, threshold: float) -> list[Text]:
     for name in lost_sources(stats, threshold):
         c = stats.sources[name]
         text = Text(f"warning: source {name} lost {c.lost:,} of {c.input:,} documents "
-                    f"({100 * c.lost / c.input:.1f} %, more than {100 * threshold:g} %)", style="yellow")
+                    f"({100 * c.lost / c.input:.1f}%, more than {100 * threshold:g}%)", style="yellow")
         top = _top(source_reasons(stats, name))
         if top:
             text.append(": top reasons " + ", ".join(f"{r}={n:,}" for r, n in top))
