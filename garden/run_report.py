@@ -80,14 +80,14 @@ def funnel_steps(stats: Stats | dict) -> list[dict]:
     """(step, docs, chars) after the input and after each operator that sees documents (from a
     run's Stats, or stats.json's content).
 
-    With per-source counts (stats.json's `by_source`, Garden 0.x and later) each source is
+    With per-source counts (stats.json's `by_source`) each source is
     followed on its own: a step scoped to some sources leaves the others as they were, so the
     totals are right whatever a step applies to; each entry's `sources` holds, per source, its
     documents and characters after the step and whether the step applies to it."""
     if not isinstance(stats, Stats):
         stats = Stats.from_dict(stats)
-    if not any(o.by_source for o in stats.ops):
-        return _funnel_steps_totals(stats)
+    if not any(o.by_source for o in stats.ops) or any(o.n_in and not o.by_source for o in stats.ops):
+        return _funnel_steps_totals(stats)  # an older run, or one resumed from markers without them
     names = list(stats.sources)
     docs = {s: stats.sources[s].input for s in names}
     chars: dict[str, int | None] = {s: _input_chars(stats, s) for s in names}
@@ -196,7 +196,7 @@ def _drops(stats: Stats) -> str:
 
 def _drops_by_source(stats: Stats) -> str:
     """Drop reasons per source: each row adds up to the step's count for that reason."""
-    if not any(o.by_source for o in stats.ops):
+    if not any(o.by_source for o in stats.ops) or any(o.dropped and not o.by_source for o in stats.ops):
         return ""
     names = list(stats.sources)
     rows = []

@@ -10,8 +10,8 @@ import os
 import re
 
 import pytest
-
 from conftest import read_data, read_stats, run_garden, write_jsonl, write_recipe
+
 from garden.executor.stats import Stats
 from garden.run_report import funnel_steps
 

@@ -108,3 +108,26 @@ def test_a_scoped_step_names_its_sources_and_a_lost_source_is_warned_about():
     out = io.StringIO()
     print_summary(stats, "o", Console(file=out, width=80, color_system=None), warn_source_loss=0.01)
     assert "source books lost 2 of 100" in " ".join(out.getvalue().split())
+
+
+def test_report_funnel_follows_each_source_through_a_scoped_step():
+    from garden.executor.stats import SourceStepCounts
+
+    ops = [StepStats("html_to_text", "filter", 24, 20, {"html_to_text:no_text": 4}, chars_in=10_000, chars_out=3_000,
+                     applies_to=["web"], by_source={"web": SourceStepCounts(24, 20, {"html_to_text:no_text": 4}, 0,
+                                                                             10_000, 3_000)}),
+           StepStats("length_filter", "filter", 120, 110, {"length_filter:min_chars": 10}, chars_in=8_000,
+                     chars_out=7_500, by_source={"web": SourceStepCounts(20, 18, {"length_filter:min_chars": 2}, 0,
+                                                                         3_000, 2_900),
+                                                 "books": SourceStepCounts(100, 92, {"length_filter:min_chars": 8}, 0,
+                                                                           5_000, 4_600)})]
+    stats = Stats(recipe="r", input_docs=124, kept_docs=110, rejected_docs=14, quarantined_docs=0, ops=ops,
+                  sources={"books": SourceTotals(100, 92, 8, 0, 5_000, 4_600), "web": SourceTotals(24, 18, 6, 0,
+                                                                                                10_000, 2_900)})
+    steps = funnel_steps(stats)
+    assert [(s["step"], s["docs"], s["chars"]) for s in steps] == [
+        ("input", 124, 15_000), ("html_to_text", 120, 8_000), ("length_filter", 110, 7_500)]  # not 20 of 124
+    assert steps[1]["sources"]["books"] == {"docs": 100, "chars": 5_000, "applies": False}
+    assert funnel_steps(stats.to_dict()) == steps
+    ops[1].by_source = {}  # resumed from markers without per-source counts: no per-source funnel, no guess
+    assert all("sources" not in s for s in funnel_steps(stats))
