@@ -23,6 +23,9 @@ def print_summary(stats: Stats, output: str, console: Console | None = None,
     console = console or Console(stderr=True)
     for part in _steps(stats, console):
         console.print(part)
+    for op in stats.ops:  # the operators' own counters, e.g. PII found per kind
+        if op.counts:
+            console.print(Text(f"{op.name}: " + ", ".join(f"{k}={n:,}" for k, n in _top(op.counts, len(op.counts)))))
     console.print(
         f"input {stats.input_docs:,} = kept {stats.kept_docs:,} + rejected {stats.rejected_docs:,}"
         f" + quarantined {stats.quarantined_docs:,}  "

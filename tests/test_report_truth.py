@@ -182,6 +182,8 @@ def test_summary_at_80_columns_warns_about_a_lost_source_and_cuts_no_reason(run)
                         r"reasons\s+length_filter:min_chars=7", err)
     assert warning, err
     assert "source en lost" not in err and "source web lost" not in err
+    counts = _step(run["stats"], "pii")["counts"]
+    assert f"pii: email={counts['email']}" in err  # the operators' counters, after the table
 
 
 def test_the_warning_threshold_is_an_option(run):

@@ -180,6 +180,18 @@ def test_operator_counters_are_summed_over_batches():
     assert _op_run("0:length_filter", get("length_filter")()).stats().counts == {}  # no hook: no counts
 
 
+def test_zh_convert_counts_the_documents_it_converted():
+    pytest.importorskip("opencc")
+    from garden.registry import get
+
+    conv = _op_run("0:zh_convert", get("zh_convert")(to="hans"))
+    texts = ["這是繁體中文的句子", "这是简体中文的句子", "An English sentence."]
+    out = conv.run([{"id": str(i), "source": "s", "text": t} for i, t in enumerate(texts)], lambda *a: None,
+                   lambda *a: None)
+    assert [d["zh_converted"] for d in out] == [True, False, None]
+    assert conv.stats().counts == {"converted": 1}
+
+
 def _scoped_shard(shard, web_in, web_kept, books_in, books_kept):
     html = OpStats(web_in, web_in - 1, {"html_to_text:no_text": 1}, 0, 0.1, 100 * web_in, 10 * web_in,
                    sources={"web": SourceStepCounts(web_in, web_in - 1, {"html_to_text:no_text": 1}, 0,

@@ -108,6 +108,10 @@ def test_a_scoped_step_names_its_sources_and_a_lost_source_is_warned_about():
     out = io.StringIO()
     print_summary(stats, "o", Console(file=out, width=80, color_system=None), warn_source_loss=0.01)
     assert "source books lost 2 of 100" in " ".join(out.getvalue().split())
+    ops[1].counts = {"email": 3, "phone": 12}
+    out = io.StringIO()
+    print_summary(stats, "o", Console(file=out, width=80, color_system=None))
+    assert "length_filter: phone=12, email=3" in out.getvalue()
 
 
 def test_report_funnel_follows_each_source_through_a_scoped_step():
