@@ -58,7 +58,7 @@ def _steps(stats: Stats, console: Console) -> list[Table]:
     reasons.add_column()
     for op, _, items in rows:
         if items and not op.not_run:
-            reasons.add_row(op.name, ", ".join(items))
+            reasons.add_row(op.name, Text(", ".join(items)))
     out = [_steps_table(stats, rows, with_reasons=False)]
     if reasons.row_count:
         out.append(Text("top reasons", style="bold"))
@@ -88,8 +88,8 @@ def _steps_table(stats: Stats, rows: list, with_reasons: bool, narrowest: bool =
         if op.not_run:  # the run stopped before this step (no documents left)
             cells = [name, op.kind, "–", "–", "–", "not run", "–"]
         else:
-            cells = [name, op.kind, f"{op.n_in:,}", f"{op.n_out:,}", f"{op.dropped_total:,}", ", ".join(reasons),
-                     f"{op.seconds:.2f}"]
+            cells = [name, op.kind, f"{op.n_in:,}", f"{op.n_out:,}", f"{op.dropped_total:,}",
+                     Text(", ".join(reasons)), f"{op.seconds:.2f}"]  # Text: a reason is not rich markup
         if not with_reasons:
             del cells[5]
         table.add_row(*cells)
