@@ -33,8 +33,12 @@ def main() -> None:
 @click.option("--verify-inputs", is_flag=True,
               help="Identify inputs by a hash of all their bytes, not a sampled fingerprint (reads every input once more).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--warn-source-loss", type=click.FloatRange(0, 1), default=0.5, show_default=True, metavar="SHARE",
+              help="Warn at the end when a source lost more than this share of its documents (rejected or "
+                   "quarantined), with its top reasons; 1 turns the warning off.")
 def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bool, strict: bool,
-        executor: str, address: str | None, force: bool, verify_inputs: bool, quiet: bool) -> None:
+        executor: str, address: str | None, force: bool, verify_inputs: bool, quiet: bool,
+        warn_source_loss: float) -> None:
     """Run a recipe: read inputs, run the pipeline, write data/, rejected/, quarantine/, stats.json."""
     from garden.api import StrictError, execute_recipe
     from garden.executor.empty import EmptyStageError
@@ -67,17 +71,17 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
     except TaskError as exc:
         _fail(f"{exc}\nfix the cause and run the same command again: completed shards are kept", 1)
     except EmptyStageError as exc:
-        _print_stopped_summary(recipe.output, quiet)
+        _print_stopped_summary(recipe.output, quiet, warn_source_loss)
         _fail(f"{exc}\nsee {recipe.output}/report.html", 4)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", 130)
     except OSError as exc:  # disk full, permissions, read-only file system: a message, not a traceback
         _fail(os_error_message(exc, recipe.output), 1)
     if not quiet:
-        print_summary(stats, recipe.output)
+        print_summary(stats, recipe.output, warn_source_loss=warn_source_loss)
 
 
-def _print_stopped_summary(run_dir: str, quiet: bool) -> None:
+def _print_stopped_summary(run_dir: str, quiet: bool, warn_source_loss: float) -> None:
     """The summary table of a run that stopped for lack of documents (stats.json is written)."""
     from garden.executor.stats import Stats
     from garden.io import fs
@@ -85,7 +89,7 @@ def _print_stopped_summary(run_dir: str, quiet: bool) -> None:
 
     path = fs.join(run_dir, "stats.json")
     if not quiet and fs.exists(path):
-        print_summary(Stats.load(path), run_dir)
+        print_summary(Stats.load(path), run_dir, warn_source_loss=warn_source_loss)
 
 
 @main.command()

@@ -145,6 +145,14 @@ class Operator:
     def setup(self) -> None:
         """Load models, compile patterns. Called once per worker process."""
 
+    def counters(self, docs: list[Doc]) -> dict[str, int]:
+        """Optional: counts of this operator's own events in a batch it processed (e.g. PII found
+        per kind), read from the columns it wrote. `docs` are the documents it returned or
+        annotated, kept and dropped alike (not quarantined ones); the framework sums the counts
+        over batches, shards and stages into the step's `counts` in stats.json and the report.
+        Stateless on purpose: a count must not depend on which worker saw which batch."""
+        return {}
+
     @classmethod
     def params(cls) -> list[Param]:
         hints = typing.get_type_hints(cls, include_extras=False)

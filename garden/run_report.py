@@ -15,6 +15,7 @@ from garden.analysis.run_files import find_texts, has_column, iter_rows, part_fi
 from garden.executor.stats import Stats, StepStats
 from garden.io import fs
 from garden.io.writer import atomic_write_bytes
+from garden.summary import source_reasons
 
 EXAMPLES_PER_REASON = 3
 CLUSTERS_SHOWN = 4
@@ -77,9 +78,47 @@ def _summary(stats: Stats, tokens_total: int | None) -> str:
 
 def funnel_steps(stats: Stats | dict) -> list[dict]:
     """(step, docs, chars) after the input and after each operator that sees documents (from a
-    run's Stats, or stats.json's content)."""
+    run's Stats, or stats.json's content).
+
+    With per-source counts (stats.json's `by_source`) each source is
+    followed on its own: a step scoped to some sources leaves the others as they were, so the
+    totals are right whatever a step applies to; each entry's `sources` holds, per source, its
+    documents and characters after the step and whether the step applies to it."""
     if not isinstance(stats, Stats):
         stats = Stats.from_dict(stats)
+    if not any(o.by_source for o in stats.ops) or any(o.n_in and not o.by_source for o in stats.ops):
+        return _funnel_steps_totals(stats)  # an older run, or one resumed from markers without them
+    names = list(stats.sources)
+    docs = {s: stats.sources[s].input for s in names}
+    chars: dict[str, int | None] = {s: _input_chars(stats, s) for s in names}
+
+    def entry(step: str, kind: str, applies: dict[str, bool]) -> dict:
+        known = all(chars[s] is not None for s in names)
+        return {"step": step, "docs": sum(docs.values()), "chars": sum(chars.values()) if known else None,  # type: ignore[arg-type]
+                "kind": kind, "sources": {s: {"docs": docs[s], "chars": chars[s], "applies": applies[s]} for s in names}}
+
+    steps = [entry("input", "", {s: True for s in names})]
+    for label, op in zip(_op_labels(stats.ops), stats.ops):
+        applies = {s: op.applies(s) for s in names}
+        for s in names:
+            if applies[s] and not op.not_run:
+                counts = op.by_source.get(s)  # absent: none of its documents reached the step
+                docs[s] = counts.n_out if counts else 0
+                chars[s] = counts.chars_out if counts else 0
+        steps.append({**entry(label, op.kind, applies), "dropped": op.dropped_total, "errors": op.errors})
+    return steps
+
+
+def _input_chars(stats: Stats, source: str) -> int | None:
+    """Characters of a source's input: counted when read, else where the first step saw them."""
+    known = stats.sources[source].chars_in
+    if known is not None:
+        return known
+    return next((o.by_source[source].chars_in for o in stats.ops if source in o.by_source), None)
+
+
+def _funnel_steps_totals(stats: Stats) -> list[dict]:
+    """The funnel of a stats.json without per-source counts (older runs): from the step totals."""
     ops = stats.ops
     first_chars = next((o.chars_in for o in ops if o.n_in), None)
     steps = [{"step": "input", "docs": stats.input_docs, "chars": first_chars, "kind": ""}]
@@ -89,6 +128,9 @@ def funnel_steps(stats: Stats | dict) -> list[dict]:
         steps.append({"step": label, "docs": op.n_out, "chars": op.chars_out,
                       "kind": op.kind, "dropped": op.dropped_total, "errors": op.errors})
     return steps
+
+
+NOT_APPLIED = "—"  # a step scoped to other sources: it does not touch this source's documents
 
 
 def _funnel(stats: Stats, tokens_total: int | None) -> str:
@@ -108,6 +150,33 @@ def _funnel(stats: Stats, tokens_total: int | None) -> str:
         body += f"<p>Tokens written: <b>{tokens_total:,}</b> (tokens.json)</p>"
     body += table(["step", "kind", "documents", "of input", "characters", "of input chars", "dropped", "errors"], rows,
                   numeric=[False, False, True, True, True, True, True, True])
+    if "sources" in steps[0]:
+        body += _funnel_by_source(steps)
+    return body
+
+
+def _funnel_by_source(steps: list[dict]) -> str:
+    """Per source: documents and characters after each step, as shares of that source's input;
+    `—` where the step does not apply to the source (it passes its documents on untouched)."""
+    names = list(steps[0]["sources"])
+    first = steps[0]["sources"]
+
+    def cell(s: dict, name: str, key: str) -> str:
+        c = s["sources"][name]
+        if not c["applies"]:
+            return NOT_APPLIED
+        value, base = c[key], first[name][key]
+        if value is None:
+            return "–"
+        return f"{value:,} ({pct(value / base) if base else '–'})"
+
+    body = ("<h3>Per source</h3><p class='note'>Documents and characters of each source after each step, with "
+            f"the share of that source's input; {NOT_APPLIED} where the step is scoped to other sources "
+            "(their documents pass it untouched).</p>")
+    for key, title in (("docs", "documents"), ("chars", "characters")):
+        rows = [[s["step"], *(cell(s, n, key) if i else f"{s['sources'][n][key] or 0:,}" for n in names)]
+                for i, s in enumerate(steps)]
+        body += f"<h4>{title}</h4>" + table(["step", *names], rows, numeric=[False] + [True] * len(names))
     return body
 
 
@@ -121,7 +190,34 @@ def _drops(stats: Stats) -> str:
     if not rows:
         return "<p>No document was dropped.</p>"
     return (svg.hbars(sorted(bars, key=lambda kv: -kv[1])[:30], "dropped documents by reason", colors=[svg.PALETTE[3]])
-            + table(["operator", "reason", "documents", "of input"], rows, numeric=[False, False, True, True]))
+            + table(["operator", "reason", "documents", "of input"], rows, numeric=[False, False, True, True])
+            + _drops_by_source(stats))
+
+
+def _drops_by_source(stats: Stats) -> str:
+    """Drop reasons per source: each row adds up to the step's count for that reason."""
+    if not any(o.by_source for o in stats.ops) or any(o.dropped and not o.by_source for o in stats.ops):
+        return ""
+    names = list(stats.sources)
+    rows = []
+    for label, op in zip(_op_labels(stats.ops), stats.ops):
+        for reason, n in sorted(op.dropped.items(), key=lambda kv: -kv[1]):
+            cells: list[object] = []
+            for name in names:
+                if not op.applies(name):
+                    cells.append(NOT_APPLIED)
+                else:
+                    counts = op.by_source.get(name)
+                    cells.append(counts.dropped.get(reason, 0) if counts else 0)
+            rows.append([label, reason, *cells, n])
+    lost = [[name, c.input, c.lost, pct(c.lost / c.input) if c.input else "–",
+             ", ".join(f"{r}={n:,}" for r, n in source_reasons(stats, name).most_common(3))]
+            for name, c in stats.sources.items()]
+    return ("<h3>Per source</h3><p class='note'>Dropped documents per source and reason; " + NOT_APPLIED
+            + " where the step is scoped to other sources.</p>"
+            + table(["operator", "reason", *names, "all"], rows, numeric=[False, False] + [True] * (len(names) + 1))
+            + table(["source", "input", "lost", "lost share", "top reasons"], lost,
+                    numeric=[False, True, True, True, False]))
 
 
 def sample_rejected(run_dir: str, per_reason: int = EXAMPLES_PER_REASON,
@@ -354,6 +450,87 @@ def _perplexity(stats: Stats) -> str | None:
                      "bucket cut-offs"], rows, numeric=[False, False, True, True, True, True, True, True, False]))
 
 
+COUNT_TITLES = {"pii": "personal data found per kind, in kept and dropped documents (mode replace: each one replaced by its placeholder)",
+                "zh_convert": "documents whose text was converted"}
+
+
+def _counts(stats: Stats) -> str | None:
+    """Operators' own counters (`Operator.counters`), e.g. PII found per kind."""
+    parts = []
+    for label, op in zip(_op_labels(stats.ops), stats.ops):
+        if op.name == "pii" and not op.counts and not op.not_run and op.by_source:
+            parts.append(f"<h3>{esc(label)}</h3><p>No personal data found.</p>")
+            continue
+        if not op.counts:
+            continue
+        note = COUNT_TITLES.get(op.name, "the operator's counts")
+        parts.append(f"<h3>{esc(label)}</h3><p class='note'>{esc(note)}; {sum(op.counts.values()):,} in all.</p>"
+                     + svg.hbars(sorted(op.counts.items(), key=lambda kv: -kv[1]), f"{label}: counts")
+                     + table(["count", "value"], sorted(op.counts.items(), key=lambda kv: -kv[1]),
+                             numeric=[False, True]))
+    return "".join(parts) or None
+
+
+COMPRESSION_COLUMNS = {"source": "source", "lang": "language", "documents": "documents", "chars": "characters",
+                       "bytes": "bytes", "tokens": "tokens", "bytes_per_token": "bytes/token",
+                       "chars_per_token": "chars/token", "unk_tokens": "unknown tokens", "unk_rate": "unknown rate"}
+
+
+def _tokenizer(stats: Stats) -> str | None:
+    """The trained tokenizer's compression per source and language (train_tokenizer's held-out check)."""
+    parts = []
+    for label, op in zip(_op_labels(stats.ops), stats.ops):
+        rows = op.result.get("compression")
+        if op.name != "train_tokenizer" or not isinstance(rows, list) or not rows:
+            continue
+        keys: list[str] = []
+        for r in rows:
+            keys.extend(k for k in r if k not in keys)
+        facts = [(k.replace("_", " "), op.result[k]) for k in ("vocab_size", "documents_checked", "round_trip_failures")
+                 if isinstance(op.result.get(k), (int, float))]
+        trained = op.result.get("trained_on")
+        if isinstance(trained, dict):
+            facts += [(f"trained on {k}", v) for k, v in trained.items() if isinstance(v, (int, float))]
+        parts.append(f"<h3>{esc(label)}</h3>" + cards(facts)
+                     + "<p class='note'>Compression on held-out documents of each source and language: more bytes "
+                       "per token is better.</p>"
+                     + table([COMPRESSION_COLUMNS.get(k, k) for k in keys], [[r.get(k) for k in keys] for r in rows]))
+    return "".join(parts) or None
+
+
+def _blend(stats: Stats) -> str | None:
+    """The blend of mix/curriculum: each phase's weights and epochs per source, and the total epochs."""
+    parts = []
+    for label, op in zip(_op_labels(stats.ops), stats.ops):
+        phases = op.result.get("phases")
+        if not isinstance(phases, list) or not phases or not all(isinstance(p, dict) for p in phases):
+            continue
+        epochs = op.result.get("epochs") if isinstance(op.result.get("epochs"), dict) else {}
+        names: list[str] = []
+        for ph in phases:
+            names.extend(k for k in (ph.get("weights") or {}) if k not in names)
+        names.extend(k for k in epochs if k not in names)
+        headers = ["source"]
+        for i, ph in enumerate(phases):
+            title = ph.get("name") or f"phase {i}"
+            headers += [f"{title}: weight", f"{title}: epochs"]
+        headers.append("epochs in all")
+        rows = []
+        for name in names:
+            row: list[object] = [name]
+            for ph in phases:
+                row += [(ph.get("weights") or {}).get(name), (ph.get("epochs") or {}).get(name)]
+            row.append(epochs.get(name))
+            rows.append(row)
+        tokens = [(f"{ph.get('name') or i}: tokens", ph["tokens"]) for i, ph in enumerate(phases)
+                  if isinstance(ph.get("tokens"), (int, float))]
+        warn = "".join(f"<p class='warn'>{esc(w)}</p>" for w in op.result.get("warnings") or [])
+        parts.append(f"<h3>{esc(label)}</h3>" + cards(tokens)
+                     + "<p class='note'>Epochs: how many times a source's tokens are seen (above 1: repeated).</p>"
+                     + table(headers, rows, numeric=[False] + [True] * (len(headers) - 1)) + warn)
+    return "".join(parts) or None
+
+
 def _quarantine(run_dir: str, stats: Stats) -> str:
     files = fs.glob(fs.join(run_dir, "quarantine", "*.jsonl"))
     entries = []
@@ -389,6 +566,11 @@ def render_run_report(run_dir: str) -> str:
     if dedup is not None:
         sections.append(("dedup", "Near-duplicate clusters", dedup))
     sections.append(("sources", "Sources", _sources(stats, tokens)))
+    for anchor, title, part in (("counts", "Operator counts", _counts(stats)),
+                                ("tokenizer", "Tokenizer", _tokenizer(stats)),
+                                ("blend", "Blend", _blend(stats))):
+        if part is not None:
+            sections.append((anchor, title, part))
     perplexity = _perplexity(stats)
     if perplexity is not None:
         sections.append(("perplexity", "Perplexity", perplexity))

@@ -10,7 +10,7 @@ import traceback
 from collections import Counter
 from typing import Callable
 
-from garden.executor.stats import OpStats
+from garden.executor.stats import OpStats, SourceStepCounts
 from garden.io.reader import lone_surrogate
 from garden.operator import Filter, GlobalOp, Mapper, Operator
 
@@ -33,11 +33,22 @@ class OpRun:
         self.seconds = 0.0
         self.chars_in = 0   # characters of text entering / leaving: the report's character funnel
         self.chars_out = 0
+        self.by_source: dict[str, SourceStepCounts] = {}  # the same counts per source
+        self.counts: Counter = Counter()  # the operator's own counters (Operator.counters), summed
+        self._counters = type(op).counters is not Operator.counters
 
     def stats(self) -> OpStats:
         return OpStats(n_in=self.n_in, n_out=self.n_out, dropped=dict(sorted(self.dropped.items())),
                        errors=self.errors, seconds=round(self.seconds, 4), chars_in=self.chars_in,
-                       chars_out=self.chars_out)
+                       chars_out=self.chars_out, sources=dict(sorted(self.by_source.items())),
+                       counts=dict(sorted(self.counts.items())))
+
+    def _source(self, doc: dict) -> SourceStepCounts:
+        src = doc.get("source") or ""
+        counts = self.by_source.get(src)
+        if counts is None:
+            counts = self.by_source[src] = SourceStepCounts()
+        return counts
 
     def _call(self, docs: list[dict]) -> list:
         op = self.op
@@ -68,7 +79,13 @@ class OpRun:
             return []
         start = time.perf_counter()
         self.n_in += len(docs)
-        self.chars_in += sum(len(d.get("text") or "") for d in docs)
+        # before the call: a mapper or filter may rewrite the text in place
+        per_source = [self._source(d) for d in docs]
+        lengths = [len(d.get("text") or "") for d in docs]
+        self.chars_in += sum(lengths)
+        for counts, n in zip(per_source, lengths):
+            counts.n_in += 1
+            counts.chars_in += n
         failed: set[int] = set()
         try:
             results = list(self._call(docs))
@@ -85,30 +102,46 @@ class OpRun:
                     results.append(None)
                     quarantine(doc, f"{self.op.name}: {type(exc).__name__}: {exc} | {_where(exc)}")
         out: list[dict | None] = []
+        processed: list[dict] = []  # what the operator returned or annotated, kept or dropped: its counters' input
         mapper = isinstance(self.op, Mapper) and not self.is_apply
         for i, (doc, result) in enumerate(zip(docs, results)):
+            counts = per_source[i]
             if i in failed:
+                counts.errors += 1
                 out.append(None)
             elif mapper:
                 problem = unwritable(result)
                 if problem:  # one bad output document must not abort the shard's writer
                     self.errors += 1
+                    counts.errors += 1
                     quarantine(doc, f"{self.op.name}: {problem}")
                     out.append(None)
                 else:
                     out.append(result)
+                    processed.append(result)
             elif result is True or (not isinstance(result, str) and bool(result)):
                 out.append(doc)
+                processed.append(doc)
             else:
                 reason = result if isinstance(result, str) and result else f"{self.op.name}"
                 if not reason.startswith(f"{self.op.name}:") and reason != self.op.name:
                     reason = f"{self.op.name}:{reason}"
                 self.dropped[reason] += 1
+                counts.dropped[reason] = counts.dropped.get(reason, 0) + 1
                 reject(self.label, doc, reason)
                 out.append(None)
-        kept = [d for d in out if d is not None]
-        self.n_out += len(kept)
-        self.chars_out += sum(len(d.get("text") or "") for d in kept)
+                processed.append(doc)
+        n_kept = 0
+        for counts, doc in zip(per_source, out):
+            if doc is not None:
+                n = len(doc.get("text") or "")
+                n_kept += 1
+                self.chars_out += n
+                counts.n_out += 1
+                counts.chars_out += n
+        self.n_out += n_kept
+        if self._counters and processed:
+            self.counts.update({k: int(v) for k, v in self.op.counters(processed).items() if v})
         self.seconds += time.perf_counter() - start
         return out
 

@@ -108,7 +108,7 @@ class Run:
     def run_global(self, stage: Stage, inputs: list[str], in_schema: pa.Schema | None) -> None:
         spec = stage.ops[0]
         cls = spec.cls
-        step = GlobalStep()
+        step = GlobalStep(stage=stage.index)
         artifacts = self.ledger.artifacts
         scan_results: list[ScanResult] = []
         if cls.scan is not GlobalOp.scan or cls.scan_end is not GlobalOp.scan_end:  # type: ignore[attr-defined]

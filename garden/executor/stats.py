@@ -27,6 +27,46 @@ class AccountingError(RuntimeError):
 # -- per task ----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
+class SourceStepCounts:
+    """One step's counts for the documents of one source (a shard's or the run's): the funnel and
+    the drop reasons per source, where a step scoped to some sources sees only theirs."""
+
+    n_in: int = 0
+    n_out: int = 0
+    dropped: dict[str, int] = dataclasses.field(default_factory=dict)  # reason → documents
+    errors: int = 0     # quarantined by this step
+    chars_in: int = 0
+    chars_out: int = 0
+
+    def add(self, other: "SourceStepCounts") -> None:
+        self.n_in += other.n_in
+        self.n_out += other.n_out
+        self.errors += other.errors
+        self.chars_in += other.chars_in
+        self.chars_out += other.chars_out
+        merged = Counter(self.dropped)
+        merged.update(other.dropped)
+        self.dropped = dict(sorted(merged.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"in": self.n_in, "out": self.n_out, "dropped": dict(sorted(self.dropped.items())),
+                "errors": self.errors, "chars_in": self.chars_in, "chars_out": self.chars_out}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SourceStepCounts":
+        return cls(n_in=d.get("in", 0), n_out=d.get("out", 0), dropped=dict(d.get("dropped") or {}),
+                   errors=d.get("errors", 0), chars_in=d.get("chars_in", 0), chars_out=d.get("chars_out", 0))
+
+
+def _sum_sources(parts: Iterable[Mapping[str, SourceStepCounts]]) -> dict[str, SourceStepCounts]:
+    total: dict[str, SourceStepCounts] = {}
+    for part in parts:
+        for src, c in part.items():
+            total.setdefault(src, SourceStepCounts()).add(c)
+    return dict(sorted(total.items()))
+
+
+@dataclasses.dataclass
 class OpStats:
     """One operator's counts over one shard (a task result) or summed over shards."""
 
@@ -37,15 +77,25 @@ class OpStats:
     seconds: float = 0.0
     chars_in: int = 0   # characters of text entering / leaving: the report's character funnel
     chars_out: int = 0
+    sources: dict[str, SourceStepCounts] = dataclasses.field(default_factory=dict)  # the same, per source
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)  # the operator's own counters (Operator.counters)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"in": self.n_in, "out": self.n_out, "dropped": dict(sorted(self.dropped.items())),
-                "errors": self.errors, "seconds": self.seconds, "chars_in": self.chars_in, "chars_out": self.chars_out}
+        out: dict[str, Any] = {"in": self.n_in, "out": self.n_out, "dropped": dict(sorted(self.dropped.items())),
+                               "errors": self.errors, "seconds": self.seconds, "chars_in": self.chars_in,
+                               "chars_out": self.chars_out}
+        if self.sources:
+            out["sources"] = {s: c.to_dict() for s, c in sorted(self.sources.items())}
+        if self.counts:
+            out["counts"] = dict(sorted(self.counts.items()))
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "OpStats":
         return cls(n_in=d["in"], n_out=d["out"], dropped=dict(d["dropped"]), errors=d["errors"], seconds=d["seconds"],
-                   chars_in=d.get("chars_in", 0), chars_out=d.get("chars_out", 0))  # absent in markers of older runs
+                   chars_in=d.get("chars_in", 0), chars_out=d.get("chars_out", 0),  # absent in markers of older runs
+                   sources={s: SourceStepCounts.from_dict(c) for s, c in (d.get("sources") or {}).items()},
+                   counts=dict(d.get("counts") or {}))
 
 
 @dataclasses.dataclass
@@ -56,15 +106,22 @@ class SourceCounts:
     kept: int = 0
     rejected: int = 0
     quarantined: int = 0
+    chars_in: int | None = None   # characters of text read / written; None in markers of older runs
+    chars_out: int | None = None
 
     def to_dict(self) -> dict[str, int]:
-        """The counts that are not zero (a shard marker's form)."""
-        return {k: v for k, v in (("in", self.n_in), ("kept", self.kept), ("rejected", self.rejected),
-                                  ("quarantined", self.quarantined)) if v}
+        """The counts that are not zero, and the character counts when known (a shard marker's form)."""
+        out = {k: v for k, v in (("in", self.n_in), ("kept", self.kept), ("rejected", self.rejected),
+                                 ("quarantined", self.quarantined)) if v}
+        for k, v in (("chars_in", self.chars_in), ("chars_out", self.chars_out)):
+            if v is not None:
+                out[k] = v
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, int]) -> "SourceCounts":
-        return cls(d.get("in", 0), d.get("kept", 0), d.get("rejected", 0), d.get("quarantined", 0))
+        return cls(d.get("in", 0), d.get("kept", 0), d.get("rejected", 0), d.get("quarantined", 0),
+                   d.get("chars_in"), d.get("chars_out"))
 
 
 @dataclasses.dataclass
@@ -185,9 +242,11 @@ class GlobalStep:
 
     phases: dict[str, Phase] = dataclasses.field(default_factory=dict)
     result: dict[str, Any] = dataclasses.field(default_factory=dict)
+    stage: int | None = None  # its stage index: a step without apply sees what the stream stage before it wrote
 
 
-_STEP_KEYS = ("name", "kind", "in", "out", "dropped", "errors", "seconds", "chars_in", "chars_out", "not_run", "timing")
+_STEP_KEYS = ("name", "kind", "in", "out", "dropped", "errors", "seconds", "chars_in", "chars_out", "not_run", "timing",
+              "applies_to", "counts", "by_source")
 
 
 @dataclasses.dataclass
@@ -206,10 +265,17 @@ class StepStats:
     not_run: bool = False              # the run stopped before this step
     timing: dict[str, Phase] | None = None  # global steps: seconds per phase
     result: dict[str, Any] = dataclasses.field(default_factory=dict)  # a global step's own figures
+    applies_to: list[str] | None = None  # a step scoped to these sources (`sources:` in the recipe); None = all
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)  # the operator's counters (e.g. PII per kind)
+    by_source: dict[str, SourceStepCounts] = dataclasses.field(default_factory=dict)  # in/out/drops per source
 
     @property
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
+
+    def applies(self, source: str) -> bool:
+        """Whether this step sees the documents of `source` (a scoped step passes the others on)."""
+        return self.applies_to is None or source in self.applies_to
 
     def to_dict(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": self.name, "kind": self.kind, "in": self.n_in, "out": self.n_out,
@@ -223,16 +289,26 @@ class StepStats:
         entry.update(self.result)  # the operator's own figures (clusters, tokens, phases...)
         if self.timing is not None:
             entry["timing"] = {k: p.to_dict() for k, p in self.timing.items()}
+        if self.applies_to is not None:
+            entry["applies_to"] = list(self.applies_to)
+        if self.counts:
+            entry["counts"] = dict(self.counts)
+        if self.by_source:
+            entry["by_source"] = {s: c.to_dict() for s, c in self.by_source.items()}
         return entry
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StepStats":
         timing = d.get("timing")
+        applies_to = d.get("applies_to")
         return cls(name=d["name"], kind=d["kind"], n_in=d["in"], n_out=d["out"], dropped=dict(d["dropped"]),
                    errors=d.get("errors", 0), seconds=d.get("seconds", 0), chars_in=d.get("chars_in"),
                    chars_out=d.get("chars_out"), not_run=bool(d.get("not_run", False)),
                    timing={k: Phase.from_dict(p) for k, p in timing.items()} if isinstance(timing, dict) else None,
-                   result={k: v for k, v in d.items() if k not in _STEP_KEYS})
+                   result={k: v for k, v in d.items() if k not in _STEP_KEYS},
+                   applies_to=list(applies_to) if isinstance(applies_to, list) else None,
+                   counts=dict(d.get("counts") or {}),
+                   by_source={s: SourceStepCounts.from_dict(c) for s, c in (d.get("by_source") or {}).items()})
 
 
 @dataclasses.dataclass
@@ -243,13 +319,25 @@ class SourceTotals:
     kept: int = 0
     rejected: int = 0
     quarantined: int = 0
+    chars_in: int | None = None    # characters of text read / kept; None where the run did not count them
+    chars_out: int | None = None
+
+    @property
+    def lost(self) -> int:
+        """Documents of this source that did not reach the output (rejected or quarantined)."""
+        return self.rejected + self.quarantined
 
     def to_dict(self) -> dict[str, int]:
-        return {"input": self.input, "kept": self.kept, "rejected": self.rejected, "quarantined": self.quarantined}
+        out = {"input": self.input, "kept": self.kept, "rejected": self.rejected, "quarantined": self.quarantined}
+        for k, v in (("chars_in", self.chars_in), ("chars_out", self.chars_out)):
+            if v is not None:
+                out[k] = v
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, int]) -> "SourceTotals":
-        return cls(d.get("input", 0), d.get("kept", 0), d.get("rejected", 0), d.get("quarantined", 0))
+        return cls(d.get("input", 0), d.get("kept", 0), d.get("rejected", 0), d.get("quarantined", 0),
+                   d.get("chars_in"), d.get("chars_out"))
 
 
 @dataclasses.dataclass
@@ -377,6 +465,8 @@ class Ledger:
         """Per op key: the sum over every shard of every stream stage that ran."""
         totals: dict[str, OpStats] = {}
         dropped: dict[str, Counter] = defaultdict(Counter)
+        counts: dict[str, Counter] = defaultdict(Counter)
+        by_source: dict[str, list[dict[str, SourceStepCounts]]] = defaultdict(list)
         for stage in sorted(self.stream):
             for r in self.stream[stage]:
                 for key, st in r.ops.items():
@@ -386,11 +476,32 @@ class Ledger:
                     tot.chars_in += st.chars_in
                     tot.chars_out += st.chars_out
                     dropped[key].update(st.dropped)
+                    counts[key].update(st.counts)
+                    by_source[key].append(st.sources)
                     tot.errors += st.errors
                     tot.seconds += st.seconds
         for key, tot in totals.items():
             tot.dropped = dict(sorted(dropped[key].items()))
+            tot.counts = dict(sorted(counts[key].items()))
+            tot.sources = _sum_sources(by_source[key])
         return totals
+
+    def passed_on(self, stage: int) -> dict[str, SourceStepCounts] | None:
+        """What the stream stage before global stage `stage` wrote, per source: the documents a
+        global step without apply sees and passes on unchanged; None when no such stage ran."""
+        before = [s for s in self.stream if s < stage]
+        if not before:
+            return None
+        per: dict[str, SourceStepCounts] = {}
+        for r in self.stream[max(before)]:
+            for src, c in r.sources.items():
+                kept, chars = c.kept, c.chars_out or 0
+                p = per.setdefault(src, SourceStepCounts())
+                p.n_in += kept
+                p.n_out += kept
+                p.chars_in += chars
+                p.chars_out += chars
+        return {s: c for s, c in sorted(per.items()) if c.n_in}
 
     def stats(self, recipe: "Recipe", input_shards: int, input_bytes: int, workers: int, executor: str,
               seconds: float) -> Stats:
@@ -407,17 +518,26 @@ class Ledger:
             step = StepStats(name=spec.name, kind=spec.cls.kind, n_in=tot.n_in, n_out=tot.n_out,
                              dropped=tot.dropped, errors=tot.errors, seconds=round(tot.seconds, 3),
                              chars_in=tot.chars_in, chars_out=tot.chars_out,
-                             not_run=key not in totals and key not in self.global_steps)
+                             not_run=key not in totals and key not in self.global_steps,
+                             applies_to=list(spec.sources) if spec.sources else None, counts=tot.counts,
+                             by_source=tot.sources)
             g = self.global_steps.get(key)
             if g is not None:
                 step.result = dict(g.result)
                 step.timing = dict(g.phases)
                 step.seconds = round(step.seconds + sum(p.seconds for p in g.phases.values()), 3)
+                seen = self.passed_on(g.stage) if g.stage is not None and not spec.cls.has_apply else None
+                if seen is not None:  # no apply: it sees every document that reaches it and passes all on
+                    step.by_source = seen
+                    step.n_in = step.n_out = sum(c.n_in for c in seen.values())
+                    step.chars_in = step.chars_out = sum(c.chars_in for c in seen.values())
             ops.append(step)
         sources: dict[str, SourceTotals] = defaultdict(SourceTotals)
         for r in first:
             for src, c in r.sources.items():
                 sources[src].input += c.n_in
+                if c.chars_in is not None:
+                    sources[src].chars_in = (sources[src].chars_in or 0) + c.chars_in
         for stage in stages:
             for r in self.stream[stage]:
                 for src, c in r.sources.items():
@@ -426,6 +546,8 @@ class Ledger:
         for r in final:
             for src, c in r.sources.items():
                 sources[src].kept += c.kept
+                if c.chars_out is not None:
+                    sources[src].chars_out = (sources[src].chars_out or 0) + c.chars_out
         return Stats(
             recipe=recipe.name,
             input_docs=sum(r.n_in for r in first),

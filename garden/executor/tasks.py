@@ -213,12 +213,16 @@ class StreamTask:
                 n_in += n_batch
                 nbytes = sum(len(d["text"]) for d in docs)
                 for doc in docs:
-                    sources[doc["source"]]["in"] += 1
+                    counts = sources[doc["source"]]
+                    counts["in"] += 1
+                    counts["chars_in"] += len(doc["text"] or "")
                 for run in runs:
                     docs = run.run(docs, reject, quarantine)
                 writer.write(docs)
                 for doc in docs:
-                    sources[doc["source"]]["kept"] += 1
+                    counts = sources[doc["source"]]
+                    counts["kept"] += 1
+                    counts["chars_out"] += len(doc.get("text") or "")
                 n_out += len(docs)
                 flush_rejects()
                 _report(stage, n_batch, nbytes)
@@ -248,7 +252,8 @@ class StreamTask:
             shard=self.shard, n_in=n_in + len(read_quarantine), read_quarantined=len(read_quarantine),
             op_quarantined=len(quarantined), blank_lines=read_result.blank_lines, n_out=n_out,
             ops={run.key: run.stats() for run in runs},
-            sources={s: SourceCounts.from_dict(c) for s, c in sorted(sources.items())},
+            sources={s: SourceCounts(c["in"], c["kept"], c["rejected"], c["quarantined"], c["chars_in"], c["chars_out"])
+                     for s, c in sorted(sources.items())},
             seconds=round(time.perf_counter() - start, 4))
         _write_marker(self.marker, result)
         return result

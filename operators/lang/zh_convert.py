@@ -57,6 +57,10 @@ class ZhConvert(Mapper):
 
         self._converter = opencc.OpenCC(_CONFIGS[(self.to, self.phrases)])
 
+    def counters(self, docs: list[Doc]) -> dict[str, int]:
+        """Documents whose text changed (stats.json's `counts`, the report)."""
+        return {"converted": sum(1 for d in docs if d.get("zh_converted"))}
+
     def map(self, doc: Doc) -> Doc:
         text = doc["text"]
         lang = doc.get("lang")

@@ -65,6 +65,15 @@ class Pii(Filter):
         self._kinds = [k for k in KINDS if k in self.kinds]
         self._placeholders = {**PLACEHOLDERS, **self.placeholders}
 
+    def counters(self, docs: list[Doc]) -> dict[str, int]:
+        """Findings per kind (replaced in `replace` mode), summed from each document's `pii` column."""
+        total: dict[str, int] = {}
+        for doc in docs:
+            if doc.get("pii_count"):
+                for kind, n in json.loads(doc["pii"]).items():
+                    total[kind] = total.get(kind, 0) + n
+        return total
+
     def keep(self, doc: Doc) -> Verdict:
         text = doc["text"] or ""
         spans = find_pii(text, self._kinds, keep_private_ips=self.keep_private_ips)
