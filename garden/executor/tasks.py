@@ -20,7 +20,7 @@ from garden.executor.fused import OpRun
 from garden.io.identity import check_unchanged
 from garden.io.inputs import InputShard
 from garden.io.lines import DEFAULT_MAX_RECORD_BYTES
-from garden.io.reader import ReadResult, read_shard
+from garden.io.reader import DocBatch, ReadResult, read_batches
 from garden.io import fs
 from garden.io.writer import ShardWriter, atomic_write_json, write_jsonl_atomic, write_table
 from garden.operator import GlobalOp, Operator, StageContext
@@ -142,14 +142,24 @@ def run_stream_task(task: dict) -> dict:
     if task.get("input_shard"):
         shard = InputShard(**task["input_shard"])
         check_unchanged(shard.path, shard.identity)  # a shard never mixes two versions of a file
-        batches: Iterator[list[dict]] = read_shard(shard, read_result, task["batch_size"],
-                                                   task.get("max_record_bytes", DEFAULT_MAX_RECORD_BYTES))
+        batches: Iterator[list[dict] | DocBatch] = read_batches(shard, read_result, task["batch_size"],
+                                                                task.get("max_record_bytes", DEFAULT_MAX_RECORD_BYTES))
     else:
         batches = (b.to_pylist() for b in read_output(task["in_path"], task["in_schema"], task["batch_size"]))
 
     n_in = n_out = 0
     try:
         for docs in batches:
+            if isinstance(docs, DocBatch) and not runs:  # nothing to run: write the batch as read
+                n = len(docs)
+                n_in, n_out = n_in + n, n_out + n
+                sources[shard.source]["in"] += n
+                sources[shard.source]["kept"] += n
+                writer.write(docs.table())
+                _report(stage, n, docs.text_chars())
+                continue
+            if isinstance(docs, DocBatch):
+                docs = docs.rows()
             n_batch = len(docs)
             n_in += n_batch
             nbytes = sum(len(d["text"]) for d in docs)
