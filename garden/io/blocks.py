@@ -115,8 +115,8 @@ def parse_block(block: bytes, first_line: int, source: str, id_prefix: str, fiel
     starts, lengths = _line_spans(arr)
     if int(lengths.max()) > max_record_bytes:
         return None
-    ctrl = arr < 32
-    if np.count_nonzero(ctrl) != len(starts) + np.count_nonzero((arr == 9) | (arr == 13)):
+    ctrl = np.count_nonzero(arr < 32)  # the newlines, and tabs and CRs (whitespace to both parsers)
+    if ctrl != len(starts) and ctrl != len(starts) + np.count_nonzero((arr == 9) | (arr == 13)):
         return None  # a control byte other than tab, CR and the newlines
     keep = lengths > 0
     heads = arr[starts[keep]]

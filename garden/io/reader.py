@@ -124,10 +124,10 @@ class DocBatch:
         return self._rows
 
     def table(self) -> pa.Table:
-        """The documents as one Arrow table of DOC_SCHEMA, each column in one chunk."""
+        """The documents as an Arrow table of DOC_SCHEMA (maybe in several chunks)."""
         if self._table is None:
             self._table = pa.Table.from_pylist(self.rows(), schema=DOC_SCHEMA)
-        return self._table.combine_chunks()
+        return self._table
 
     def text_chars(self) -> int:
         """Characters of text (what progress counts as the bytes of a batch)."""
