@@ -11,7 +11,7 @@ max_record_bytes or holds a control byte; when pyarrow fails (bad JSON, a lone s
 duplicate key, two objects on a line); when the text is not a string on every line, an id is
 neither a string nor an integer, or a field other than text and id holds a float, an object or
 an array; when a key is written in another form than Python writes it (escapes, a space before
-the colon), when lines order their keys differently, or when an id repeats.
+the colon), or when the lines order their keys in more than MAX_ORDERS ways.
 
 `meta` (the record's other fields as Python's `json.dumps(..., ensure_ascii=False)` writes them)
 is built from the parsed columns in the lines' key order, which the raw bytes give: a key's
@@ -33,6 +33,7 @@ DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", p
 PARSE_BLOCK = 1 << 20  # pyarrow's own chunk: a block of several MB is parsed by several threads
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # what json.dumps escapes in a string with ensure_ascii=False
 _SIMPLE = (pa.string(), pa.int64(), pa.bool_())
+MAX_ORDERS = 16  # key orders in one block (several corpora written by different tools)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,32 +196,29 @@ def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts
         if np.any(~present & ~np.asarray(col.is_null())):
             return None  # a value pyarrow found under another spelling of the key
         where[name] = pos
-    order = _key_order(names, where)
-    if order is None:
+    orders, group = _key_orders(names, where)
+    if len(orders) > MAX_ORDERS:
         return None
-    members = []
-    for name in order:
+    members = []  # per key: `, "key": value` where the line has the key, "" where it has not
+    for name in names:
         col = table.column(name).chunk(0)
         present = pa.array(where[name] >= 0)
         values = _json_values(col) if col.type != pa.null() else pa.nulls(n, pa.string())
         values = pc.if_else(pc.and_(present, pc.is_null(values)), "null", values)  # an explicit null
         key = ", " + json.dumps(name, ensure_ascii=False) + ": "
-        members.append(pc.fill_null(pc.binary_join_element_wise(key, values, ""), ""))  # absent key: ""
+        members.append(pc.fill_null(pc.binary_join_element_wise(key, values, ""), ""))
     # (binary_join_element_wise's null_handling="skip" drops a row whose values are all null: not used)
-    joined = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*members, ""), 2)  # without the first ", "
-    return pc.binary_join_element_wise("{", joined, "}", "")
+    metas = []
+    for order in orders:
+        joined = pc.binary_join_element_wise(*[members[k] for k in order], "")
+        metas.append(pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(joined, 2), "}", ""))  # no first ", "
+    return metas[0] if len(metas) == 1 else pc.choose(pa.array(group, pa.int8()), *metas)
 
 
-def _key_order(names: list[str], where: dict[str, np.ndarray]) -> list[str] | None:
-    """One key order that every line follows (for the keys it has), or None."""
+def _key_orders(names: list[str], where: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct key orders of the lines (key indices by position, absent keys last) and,
+    per line, which of them it follows."""
     pos = np.stack([where[n] for n in names], axis=1)  # rows x keys, -1 = absent
-    present = pos >= 0
-    first_row = np.argmax(present, axis=0)  # every key is present somewhere (a column exists)
-    order = sorted(range(len(names)), key=lambda k: (first_row[k], pos[first_row[k], k]))
-    last = np.full(pos.shape[0], -1, dtype=np.int64)
-    for k in order:
-        p = pos[:, k]
-        if np.any(present[:, k] & (p <= last)):
-            return None
-        last = np.where(present[:, k], p, last)
-    return [names[k] for k in order]
+    by_pos = np.argsort(np.where(pos >= 0, pos, np.iinfo(np.int64).max), axis=1, kind="stable")
+    orders, group = np.unique(by_pos, axis=0, return_inverse=True)
+    return orders, group.reshape(-1)

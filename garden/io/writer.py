@@ -73,7 +73,7 @@ class ShardWriter:
         if isinstance(rows, pa.Table):
             if not rows.num_rows:
                 return
-            if self._parquet is not None:
+            if self._parquet is not None and rows.schema.names == self.schema.names:
                 self.rows += rows.num_rows
                 self._parquet.write_batch(rows.cast(self.schema).combine_chunks().to_batches()[0])
                 return

@@ -204,3 +204,19 @@ def test_process_pool_spawns_workers():
         with pytest.raises(TaskFailed) as err:
             list(pool.run(_square, [(-1,)]))
         assert str(err.value) == "ValueError: negative: -1"
+
+
+def test_lines_with_their_own_key_order_stay_in_the_fast_path(tmp_path):
+    """Two corpora written by different tools in one block: each line's meta has its own key order."""
+    lines = []
+    for i in range(200):
+        if i % 2:
+            row = {"id": f"a{i}", "text": "t", "source": "web", "lang": "en", "license": "cc"}
+        else:
+            row = {"text": "t", "lang": "zh", "source": "lid", "id": i}
+        lines.append(json.dumps(row).encode() + b"\n")
+    per_line, blocks, fast, slow = read_both(write_lines(tmp_path, lines))
+    assert blocks == per_line and fast > 0 and slow == 0
+    metas = {d["id"]: d["meta"] for d in blocks[0][0]}
+    assert metas["a1"] == '{"source": "web", "lang": "en", "license": "cc"}'
+    assert metas["0"] == '{"lang": "zh", "source": "lid"}'
