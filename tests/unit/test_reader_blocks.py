@@ -213,10 +213,10 @@ def test_lines_with_their_own_key_order_stay_in_the_fast_path(tmp_path):
         if i % 2:
             row = {"id": f"a{i}", "text": "t", "source": "web", "lang": "en", "license": "cc"}
         else:
-            row = {"text": "t", "lang": "zh", "source": "lid", "id": i}
+            row = {"text": "t", "lang": "zh", "source": "lid", "id": f"l{i}"}
         lines.append(json.dumps(row).encode() + b"\n")
     per_line, blocks, fast, slow = read_both(write_lines(tmp_path, lines))
     assert blocks == per_line and fast > 0 and slow == 0
     metas = {d["id"]: d["meta"] for d in blocks[0][0]}
     assert metas["a1"] == '{"source": "web", "lang": "en", "license": "cc"}'
-    assert metas["0"] == '{"lang": "zh", "source": "lid"}'
+    assert metas["l0"] == '{"lang": "zh", "source": "lid"}'
