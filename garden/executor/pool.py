@@ -1,13 +1,12 @@
 """Local executor: the tasks of a stage on Garden's process pool (garden.pool), or in-process for one worker."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import queue as queue_mod
 import threading
 from typing import Callable, Iterator
 
 from garden.executor import tasks
-from garden.pool import ProcessPool, TaskFailed
+from garden.pool import ProcessPool, TaskFailed, context
 
 
 class TaskError(RuntimeError):
@@ -30,8 +29,8 @@ class LocalExecutor:
         self._stop = threading.Event()
         self._pool = ProcessPool(1)
         if workers > 1:
-            self._queue = mp.get_context("spawn").Queue()  # progress from the workers
-            self._pool = ProcessPool(workers, tasks.init_worker, (self._queue,)).start()
+            self._queue = context([tasks.__name__]).Queue()  # progress from the workers
+            self._pool = ProcessPool(workers, tasks.init_worker, (self._queue,), preload=[tasks.__name__]).start()
             self._drain = threading.Thread(target=self._drain_progress, daemon=True)
             self._drain.start()
 
