@@ -42,6 +42,7 @@ class ParsedBlock:
 
     table: pa.Table
     ids: list[str]
+    n_lines: int        # lines in the block, blank ones included
     lines: np.ndarray   # file line number of each document
     starts: np.ndarray  # where each document's line starts in the block
     ends: np.ndarray    # where it ends (its newline)
@@ -149,7 +150,7 @@ def parse_block(block: bytes, first_line: int, source: str, id_prefix: str, fiel
     n = table.num_rows
     out = pa.Table.from_arrays([pa.array(ids, pa.string()), text, pa.repeat(pa.scalar(source, pa.string()), n), meta],
                                schema=DOC_SCHEMA)
-    return ParsedBlock(out, ids, line_nos, starts, starts + lengths[rows])
+    return ParsedBlock(out, ids, len(lengths), line_nos, starts, starts + lengths[rows])
 
 
 def _read(block: bytes, fields: Fields) -> pa.Table | None:
@@ -218,6 +219,14 @@ def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts
 def _key_orders(names: list[str], where: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The distinct key orders of the lines (key indices by position, absent keys last) and,
     per line, which of them it follows."""
+    last = np.full(len(where[names[0]]), -1, dtype=np.int64)
+    for name in names:  # most blocks: every line has its keys in the columns' order
+        p = where[name]
+        if np.any((p >= 0) & (p <= last)):
+            break
+        last = np.maximum(last, p)
+    else:
+        return np.arange(len(names))[None, :], np.zeros(len(last), dtype=np.int64)
     pos = np.stack([where[n] for n in names], axis=1)  # rows x keys, -1 = absent
     by_pos = np.argsort(np.where(pos >= 0, pos, np.iinfo(np.int64).max), axis=1, kind="stable")
     orders, group = np.unique(by_pos, axis=0, return_inverse=True)

@@ -344,11 +344,11 @@ def _block_parts(reader: _Lines) -> Iterator[pa.Table | list[dict]]:
                     continue
                 block = data[:cut] if cut < len(data) else data
                 del data
-                lines = block.count(b"\n")
                 try:
                     parsed = parse_block(block, line, shard.source, id_prefix, fields, reader.limit)
                 except Exception:  # whatever pyarrow makes of a block, the per-line reader is the reference
                     parsed = None
+                lines = parsed.n_lines if parsed is not None else block.count(b"\n")
                 if parsed is not None:
                     result.blank_lines += lines - parsed.table.num_rows
                     result.fast_blocks += 1
