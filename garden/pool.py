@@ -39,6 +39,23 @@ def context(preload: Sequence[str] = ()) -> Any:
     return ctx
 
 
+def _worker_init(driver_alive: Any, initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    """In each worker: exit as soon as the driver is gone (even killed with -9), then the caller's
+    initializer. A forked worker's parent is the fork server, which outlives a killed driver as
+    long as a worker runs, so the worker watches the driver itself: the read end of a pipe whose
+    only write end the driver holds reads EOF when the driver dies."""
+    def watch() -> None:
+        try:
+            driver_alive.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="garden-driver-watch", daemon=True).start()
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def _ready() -> int:
     """A no-op whose only use is to make a worker start now."""
     return os.getpid()
@@ -56,6 +73,7 @@ class ProcessPool:
         self._preload = list(preload)
         self._pool: ProcessPoolExecutor | None = None
         self._starting: threading.Thread | None = None
+        self._alive: tuple[Any, Any] | None = None
 
     @property
     def in_process(self) -> bool:
@@ -64,8 +82,10 @@ class ProcessPool:
     def start(self) -> "ProcessPool":
         """Launch every worker now (not at the first task), without waiting for them."""
         if not self.in_process and self._pool is None:
-            pool = ProcessPoolExecutor(self.workers, mp_context=context(self._preload),
-                                       initializer=self._initializer, initargs=self._initargs)
+            ctx = context(self._preload)
+            self._alive = ctx.Pipe(duplex=False)  # (read end for the workers, write end kept here)
+            pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
+                                       initargs=(self._alive[0], self._initializer, self._initargs))
             self._pool = pool
 
             def launch() -> None:  # the pool starts one worker per submitted task; the first one
@@ -115,6 +135,10 @@ class ProcessPool:
         if self._pool is not None:
             self._started().shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._alive is not None:
+            for end in self._alive:
+                end.close()
+            self._alive = None
 
     def __enter__(self) -> "ProcessPool":
         return self
