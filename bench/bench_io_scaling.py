@@ -8,8 +8,9 @@ the CLI runs it: planning, pool start-up, reading, writing, accounting, report).
 interleaved (pyarrow, 1 worker, 2 workers, pyarrow, ...) so that load from other jobs on a
 shared machine falls on all of them alike; medians of --repeats runs.
 
-Usage: python bench/bench_io_scaling.py [--repeats 5] [--garden SRC] [--profile] [--no-write]
-  --garden SRC  measure the garden package under SRC (e.g. an unpacked older commit)
+Usage: python bench/bench_io_scaling.py [--repeats 5] [--garden SRC] [--before SRC] [--profile] [--no-write]
+  --garden SRC  measure the garden package under SRC instead of this checkout
+  --before SRC  also measure an older tree (e.g. `git archive COMMIT | tar -x -C SRC`), interleaved
   --profile     add a cProfile of one in-process (1 worker) run: where the time goes
 """
 from __future__ import annotations
@@ -132,10 +133,27 @@ def profile_lines(recipe: str, env_src: str) -> list[str]:
         where = os.path.relpath(fname, env_src) if fname.startswith(env_src) else os.path.basename(fname)
         rows.append((tottime, cumtime, ncalls, f"{where}:{line}({func})"))
     rows.sort(reverse=True)
-    lines = [f"cProfile of one in-process run, 1 worker ({total:.2f} s under the profiler), "
-             "the 12 functions with the most own time:\n",
-             "| function | own s | cumulative s | calls |", "|---|---:|---:|---:|"]
-    for tottime, cumtime, ncalls, name in rows[:12]:
+
+    def cum(module: str, func: str) -> float:
+        """Cumulative seconds of the functions named `func` in files ending with `module`."""
+        return sum(c for _, c, _, name in rows if name.split(":")[0].endswith(module) and name.endswith(f"({func})"))
+
+    parse = cum("io/blocks.py", "_read")
+    phases = [("planning the shards (driver)", cum("executor/runner.py", "_load_plan")),
+              ("pyarrow JSON parse of blocks", parse),
+              ("ids, meta and the checks that prove a block", cum("io/blocks.py", "parse_block") - parse),
+              ("per-line reader (blocks that fell back)", cum("io/reader.py", "in_memory")),
+              ("parquet writing (zstd)", cum("io/writer.py", "write") + cum("io/writer.py", "close")),
+              ("id hashes for the cross-shard id check", cum("executor/id_check.py", "write_id_hashes")),
+              ("report.html", cum("garden/api.py", "write_report"))]
+    lines = [f"Where one worker's time goes: cProfile of one in-process run, 1 worker ({total:.2f} s under "
+             "the profiler, which slows Python more than C++):\n",
+             "| phase | cumulative s | share |", "|---|---:|---:|"]
+    for name, sec in phases:
+        lines.append(f"| {name} | {sec:.2f} | {sec / total:.0%} |")
+    lines += ["", "The 10 functions with the most own time:\n",
+              "| function | own s | cumulative s | calls |", "|---|---:|---:|---:|"]
+    for tottime, cumtime, ncalls, name in rows[:10]:
         lines.append(f"| `{name}` | {tottime:.2f} | {cumtime:.2f} | {ncalls:,} |")
     return lines + [""]
 
@@ -144,6 +162,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--garden", default=REPO, help="source tree whose garden package is measured")
+    ap.add_argument("--before", help="source tree of an older garden, measured in the same run")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -154,21 +173,26 @@ def main() -> None:
     mb = make_input(path) / 1e6
     recipe = write_recipe(path)
     load = os.getloadavg()[0]
-    times: dict[str, list[float]] = {"pa_zstd": [], "pa_snappy": [], "g1": [], "g2": []}
+    trees = [("", env)]
+    if args.before:
+        trees.append((" (before)", {**os.environ, "PYTHONPATH": os.path.abspath(args.before)}))
+    times: dict[str, list[float]] = {"pa_zstd": [], "pa_snappy": []}
     for _ in range(args.repeats):
         times["pa_zstd"].append(pyarrow_run(path, "zstd"))
-        times["g1"].append(garden_run(recipe, 1, env))
-        times["g2"].append(garden_run(recipe, 2, env))
+        for tag, tree_env in trees:
+            for workers in (1, 2):
+                times.setdefault(f"g{workers}{tag}", []).append(garden_run(recipe, workers, tree_env))
         times["pa_snappy"].append(pyarrow_run(path, "snappy"))
     med = {k: statistics.median(v) for k, v in times.items()}
     load_end = os.getloadavg()[0]
     base = med["pa_zstd"]
     rows = [
-        ("pyarrow read_json + write_table (zstd, Garden's codec)", med["pa_zstd"], times["pa_zstd"]),
-        ("pyarrow read_json + write_table (snappy, its default)", med["pa_snappy"], times["pa_snappy"]),
-        ("garden run, empty pipeline, 1 worker", med["g1"], times["g1"]),
-        ("garden run, empty pipeline, 2 workers", med["g2"], times["g2"]),
+        ("pyarrow read_json + write_table (zstd, Garden's codec)", "pa_zstd"),
+        ("pyarrow read_json + write_table (snappy, its default)", "pa_snappy"),
     ]
+    for tag, _ in trees:
+        rows += [(f"garden run, empty pipeline, 1 worker{tag}", f"g1{tag}"),
+                 (f"garden run, empty pipeline, 2 workers{tag}", f"g2{tag}")]
     lines = [
         "## I/O path: empty pipeline vs pyarrow (bench/bench_io_scaling.py)\n",
         f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {load:.1f} at start, "
@@ -176,12 +200,17 @@ def main() -> None:
         f"Input: every corpus of shared/corpora repeated with fresh ids to {mb:.0f} MB of plain JSONL "
         f"(default shard_size 32 MB: 4 shards). Output: parquet (zstd). Medians of {args.repeats} interleaved "
         "runs, each a fresh process; garden's time is `run_recipe` (planning, pool start-up, reading, "
-        "writing, accounting, report).\n",
+        "writing, id hashes, accounting, report)."
+        + (f" \"before\" is the tree at {args.before}." if args.before else "") + "\n",
         "| reader → parquet | median s | MB/s | vs pyarrow (zstd) | runs (s) |", "|---|---:|---:|---:|---|",
     ]
-    for name, s, runs in rows:
-        lines.append(f"| {name} | {s:.2f} | {mb / s:.1f} | {base / s:.2f}× | {', '.join(f'{r:.2f}' for r in runs)} |")
-    lines += ["", f"2 workers vs 1: {med['g1'] / med['g2']:.2f}× the speed.\n"]
+    for name, key in rows:
+        s_, runs = med[key], times[key]
+        lines.append(f"| {name} | {s_:.2f} | {mb / s_:.1f} | {base / s_:.2f}× | {', '.join(f'{r:.2f}' for r in runs)} |")
+    lines.append("")
+    for tag, _ in trees:
+        lines.append(f"2 workers vs 1{tag}: {med['g1' + tag] / med['g2' + tag]:.2f}× the speed.")
+    lines.append("")
     if args.profile:
         lines += profile_lines(recipe, src)
     publish(lines, os.path.join(HERE, "results", "io_scaling.md"), write=not args.no_write)
