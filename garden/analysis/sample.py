@@ -121,9 +121,9 @@ def _batches(task: SampleTask, result: ReadResult) -> Iterator[list[dict]]:
                     d["id"] = printable(d["id"])
             yield docs
         return
-    from garden.io.outputs import read_batches
+    from garden.io.outputs import read_output_batches
 
-    for batch in read_batches(task.output_file, None, BATCH):
+    for batch in read_output_batches(task.output_file, None, BATCH):
         docs = batch.to_pylist()
         for d in docs:
             d.setdefault("source", source_name(task.output_file))

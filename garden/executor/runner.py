@@ -193,7 +193,7 @@ class Run:
         """Ids must be unique across shards too; report (not drop) documents that share one."""
         from garden.executor.id_check import find_duplicate_ids, id_hash
         from garden.executor.stats import DuplicateIds
-        from garden.io.outputs import read_batches
+        from garden.io.outputs import read_output_batches
 
         ids_dir = fs.join(self.paths.stage_dir(stage), "ids")
         paths = [fs.join(ids_dir, f"shard-{k:05d}.npy") for k in range(len(outputs))]
@@ -201,7 +201,7 @@ class Run:
         examples: list[str] = []
         wanted = set(hashes)
         for path in outputs if dups else []:
-            for batch in read_batches(path, schema, 65536):
+            for batch in read_output_batches(path, schema, 65536):
                 examples.extend(i for i in batch.column("id").to_pylist() if id_hash(i) in wanted and i not in examples)
             if len(examples) >= len(wanted):
                 break

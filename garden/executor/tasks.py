@@ -28,9 +28,9 @@ from garden.executor.fused import OpRun
 from garden.executor.stats import (FinalizeResult, ReduceResult, ScanResult, SourceCounts, StreamResult)
 from garden.io.identity import check_unchanged
 from garden.io.inputs import InputShard
-from garden.io.reader import ReadResult, read_shard
+from garden.io.reader import DocBatch, ReadResult, read_batches
 from garden.io import fs
-from garden.io.outputs import read_batches
+from garden.io.outputs import read_output_batches
 from garden.io.writer import ShardWriter, atomic_write_json, write_jsonl_atomic, write_table
 from garden.operator import GlobalOp, Operator, StageContext
 from garden.recipe import OpSpec
@@ -202,13 +202,27 @@ class StreamTask:
         shard = self.source if isinstance(self.source, InputShard) else None
         if shard is not None:
             check_unchanged(shard.path, shard.identity)  # a shard never mixes two versions of a file
-            batches: Iterator[list[dict]] = read_shard(shard, read_result, self.batch_size, self.max_record_bytes)
+            batches: Iterator[list[dict] | DocBatch] = read_batches(shard, read_result, self.batch_size,
+                                                                    self.max_record_bytes)
         else:
-            batches = (b.to_pylist() for b in read_batches(self.source.path, self.source.schema, self.batch_size))
+            batches = (b.to_pylist() for b in read_output_batches(self.source.path, self.source.schema, self.batch_size))
 
         n_in = n_out = 0
         try:
             for docs in batches:
+                if isinstance(docs, DocBatch) and not runs:  # nothing to run: write the batch as read
+                    n, chars = len(docs), docs.text_chars()
+                    n_in, n_out = n_in + n, n_out + n
+                    counts = sources[shard.source]
+                    counts["in"] += n
+                    counts["kept"] += n
+                    counts["chars_in"] += chars
+                    counts["chars_out"] += chars
+                    writer.write(docs.table())
+                    _report(stage, n, chars)
+                    continue
+                if isinstance(docs, DocBatch):
+                    docs = docs.rows()
                 n_batch = len(docs)
                 n_in += n_batch
                 nbytes = sum(len(d["text"]) for d in docs)
@@ -298,7 +312,7 @@ class ScanTask:
             fs.makedirs(ctx.shard_dir)
         tables: list[pa.Table] = []
         rows = 0
-        for batch in read_batches(self.source.path, self.source.schema, self.batch_size):
+        for batch in read_output_batches(self.source.path, self.source.schema, self.batch_size):
             ctx.row_offset = rows
             rows += batch.num_rows
             out = op.scan(batch, ctx)

@@ -18,7 +18,7 @@ def _jsonl_objects(path: str) -> Iterator[dict]:
                 yield json.loads(raw)
 
 
-def read_batches(path: str, schema: pa.Schema | None = None, batch_size: int = 4096) -> Iterator[pa.RecordBatch]:
+def read_output_batches(path: str, schema: pa.Schema | None = None, batch_size: int = 4096) -> Iterator[pa.RecordBatch]:
     """Record batches of an output shard; JSONL rows take `schema` (the stage's) when given."""
     if path.endswith(".parquet"):
         yield from fs.parquet_file(path).iter_batches(batch_size=batch_size)

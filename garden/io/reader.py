@@ -8,12 +8,18 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from garden.io import fs
+from garden.io.blocks import DOC_SCHEMA, Fields, ParsedBlock, parse_block
 from garden.io.inputs import InputShard, iter_lines
-from garden.io.lines import DEFAULT_MAX_RECORD_BYTES, LongLine
+from garden.io.lines import DEFAULT_MAX_RECORD_BYTES, HEAD, LongLine, bounded_lines, readable_lines
 
 SNIPPET = 200
 BOM = b"\xef\xbb\xbf"
+BLOCK = 8 << 20   # bytes of whole lines the block reader hands to pyarrow at once
+LINE_PART = 2000  # documents the per-line reader gathers before handing them on
 
 
 class ReadResult:
@@ -24,6 +30,8 @@ class ReadResult:
         self.blank_lines = 0
         self.quarantine: list[dict] = []
         self.ids: list[str] = []  # ids of the documents read, for the cross-shard uniqueness check
+        self.fast_blocks = 0    # blocks of plain JSONL read by pyarrow
+        self.line_blocks = 0    # blocks read line by line (pyarrow could not be proved identical)
 
 
 def _quarantine(result: ReadResult, shard: InputShard, line: int, offset: int, error: str, raw: bytes = b"") -> None:
@@ -98,54 +106,267 @@ def _parse(raw: bytes, shard: InputShard, line: int) -> dict | str:
     return make_doc(obj, shard, line)
 
 
+class DocBatch:
+    """A batch of documents as read: an Arrow table (DOC_SCHEMA) from the block reader, or the
+    per-line reader's dicts; either form is made from the other only when asked for."""
+
+    def __init__(self, table: pa.Table | None = None, rows: list[dict] | None = None) -> None:
+        self._table = table
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return self._table.num_rows if self._table is not None else len(self._rows or [])
+
+    def rows(self) -> list[dict]:
+        """The documents as dicts (id, text, source, meta), as operators take them."""
+        if self._rows is None:
+            self._rows = self._table.to_pylist() if self._table is not None else []
+        return self._rows
+
+    def table(self) -> pa.Table:
+        """The documents as an Arrow table of DOC_SCHEMA (maybe in several chunks)."""
+        if self._table is None:
+            self._table = pa.Table.from_pylist(self.rows(), schema=DOC_SCHEMA)
+        return self._table
+
+    def text_chars(self) -> int:
+        """Characters of text (what progress counts as the bytes of a batch)."""
+        if self._rows is not None:
+            return sum(len(d["text"]) for d in self._rows)
+        return int(pc.sum(pc.utf8_length(self._table.column("text"))).as_py() or 0)
+
+
+class _Lines:
+    """The per-line reader of one shard: every record becomes a document or a quarantine entry."""
+
+    def __init__(self, shard: InputShard, result: ReadResult, max_record_bytes: int) -> None:
+        self.shard = shard
+        self.result = result
+        self.limit = max_record_bytes
+        self.seen: dict[str, int] = {}
+
+    def take(self, line: int, offset: int, raw: bytes | LongLine) -> dict | None:
+        """The document of one line, or None (blank, or quarantined into the result)."""
+        shard, result = self.shard, self.result
+        if isinstance(raw, LongLine):
+            _quarantine(result, shard, line, offset, f"record of {raw.record_bytes} bytes is longer than "
+                        f"max_record_bytes ({self.limit}): skipped unread", raw.head)
+            return None
+        if line == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        if not raw.strip():
+            result.blank_lines += 1
+            return None
+        try:
+            doc = _parse(raw, shard, line)
+        except Exception as exc:  # RecursionError, MemoryError, ...: this record only
+            doc = _cause(exc)
+        if isinstance(doc, str):
+            _quarantine(result, shard, line, offset, doc, raw)
+            return None
+        first = self.seen.get(doc["id"])
+        if first is not None:
+            _quarantine(result, shard, line, offset, f"duplicate id '{doc['id']}' (first at line {first})", raw)
+            return None
+        self.seen[doc["id"]] = line
+        result.ids.append(doc["id"])
+        result.records += 1
+        return doc
+
+    def unique(self, parsed: ParsedBlock, block: bytes, offset: int) -> pa.Table:
+        """A parsed block's documents whose id is new in the shard; the others are quarantined
+        as the per-line reader does (the first one with an id is kept)."""
+        ids, lines, seen, result = parsed.ids, parsed.lines.tolist(), self.seen, self.result
+        if len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
+            seen.update(zip(ids, lines))
+            result.ids.extend(ids)
+            result.records += len(ids)
+            return parsed.table
+        keep = []
+        for k, (doc_id, line) in enumerate(zip(ids, lines)):
+            first = seen.get(doc_id)
+            if first is None:
+                seen[doc_id] = line
+                result.ids.append(doc_id)
+                result.records += 1
+                keep.append(True)
+                continue
+            start, end = int(parsed.starts[k]), int(parsed.ends[k])
+            _quarantine(result, self.shard, line, offset + start, f"duplicate id '{doc_id}' (first at line {first})",
+                        block[start:end + 1])
+            keep.append(False)
+        return parsed.table.filter(pa.array(keep))
+
+    def in_memory(self, block: bytes, offset: int, line: int) -> list[dict]:
+        """The documents of a block of whole lines held in memory, line by line; a line longer
+        than the limit is quarantined exactly as bounded_lines would have cut it."""
+        docs = []
+        for raw in _split_lines(block):
+            body = len(raw) - 1 if raw.endswith(b"\n") else len(raw)
+            item: bytes | LongLine = raw
+            if body > self.limit:
+                item = LongLine(size=len(raw), head=raw[:min(HEAD, self.limit + 1)], terminated=raw.endswith(b"\n"))
+            doc = self.take(line, offset, item)
+            if doc is not None:
+                docs.append(doc)
+            offset += len(raw)
+            line += 1
+        return docs
+
+
+def _split_lines(block: bytes) -> Iterator[bytes]:
+    """The lines of a block, each with its newline (only b"\\n" ends a line, as in readline)."""
+    start = 0
+    find = block.find
+    while start < len(block):
+        end = find(b"\n", start) + 1 or len(block)
+        yield block[start:end]
+        start = end
+
+
 def read_shard(shard: InputShard, result: ReadResult, batch_size: int,
                max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[list[dict]]:
-    """Yield batches of documents; quarantine entries accumulate in `result`.
+    """Yield batches of documents as dicts; quarantine entries accumulate in `result`.
 
     Whatever one record holds (bad JSON, nesting 100,000 deep, a lone surrogate, more bytes than
     max_record_bytes) it becomes a quarantine entry and reading goes on with the next line."""
+    for batch in read_batches(shard, result, batch_size, max_record_bytes):
+        yield batch.rows()
+
+
+def read_batches(shard: InputShard, result: ReadResult, batch_size: int,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, blocks: bool = True) -> Iterator[DocBatch]:
+    """read_shard's batches as DocBatch: plain JSONL goes through the block reader (pyarrow on
+    blocks of whole lines, line by line where a block cannot be proved identical), so a batch
+    that nobody needs as dicts is never turned into dicts. `blocks=False`: line by line only.
+
+    The batches hold batch_size documents each (the last one fewer), the same documents and the
+    same quarantine entries whichever path read them."""
     if shard.format == "broken":
         _quarantine(result, shard, 0, 0, f"unreadable parquet file: {shard.error}")
         return
     if shard.format == "parquet":
-        yield from _read_parquet(shard, result, batch_size)
+        for docs in _read_parquet(shard, result, batch_size):
+            yield DocBatch(rows=docs)
         return
-    seen: dict[str, int] = {}
-    batch: list[dict] = []
+    reader = _Lines(shard, result, max_record_bytes)
+    if shard.format == "jsonl" and blocks:
+        parts = _block_parts(reader)
+    else:
+        parts = _line_parts(reader)
+    pending: list[pa.Table | list[dict]] = []
+    count = 0
+    for part in parts:
+        pending.append(part)
+        count += len(part) if isinstance(part, list) else part.num_rows
+        while count >= batch_size:
+            batch, pending, count = _cut(pending, batch_size), _rest(pending, batch_size), count - batch_size
+            yield batch
+    if count:
+        yield _cut(pending, count)
+
+
+def _cut(parts: list, n: int) -> DocBatch:
+    """The first n documents of `parts` (tables and lists of dicts) as one batch."""
+    taken: list = []
+    need = n
+    for part in parts:
+        size = len(part) if isinstance(part, list) else part.num_rows
+        taken.append(part[:need] if isinstance(part, list) else part.slice(0, need))
+        need -= min(size, need)
+        if not need:
+            break
+    if all(isinstance(p, list) for p in taken):
+        return DocBatch(rows=[d for p in taken for d in p])
+    tables = [p if not isinstance(p, list) else pa.Table.from_pylist(p, schema=DOC_SCHEMA) for p in taken]
+    return DocBatch(table=pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+
+
+def _rest(parts: list, n: int) -> list:
+    """`parts` without their first n documents."""
+    out: list = []
+    for part in parts:
+        size = len(part) if isinstance(part, list) else part.num_rows
+        if n >= size:
+            n -= size
+            continue
+        out.append(part[n:] if isinstance(part, list) else part.slice(n))
+        n = 0
+    return out
+
+
+def _line_parts(reader: _Lines) -> Iterator[list[dict]]:
+    """The per-line reader over a shard's stream (plain or compressed), in lists of documents."""
+    shard, result = reader.shard, reader.result
+    docs: list[dict] = []
     line, offset = shard.first_line, shard.start if shard.format == "jsonl" else 0
     try:
-        for line, offset, raw in iter_lines(shard, max_record_bytes):
-            if isinstance(raw, LongLine):
-                _quarantine(result, shard, line, offset, f"record of {raw.record_bytes} bytes is longer than "
-                            f"max_record_bytes ({max_record_bytes}): skipped unread", raw.head)
-                continue
-            if line == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM):]
-            if not raw.strip():
-                result.blank_lines += 1
-                continue
-            try:
-                doc = _parse(raw, shard, line)
-            except Exception as exc:  # RecursionError, MemoryError, ...: this record only
-                doc = _cause(exc)
-            if isinstance(doc, str):
-                _quarantine(result, shard, line, offset, doc, raw)
-                continue
-            first = seen.get(doc["id"])
-            if first is not None:
-                _quarantine(result, shard, line, offset, f"duplicate id '{doc['id']}' (first at line {first})", raw)
-                continue
-            seen[doc["id"]] = line
-            result.ids.append(doc["id"])
-            result.records += 1
-            batch.append(doc)
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
+        for line, offset, raw in iter_lines(shard, reader.limit):
+            doc = reader.take(line, offset, raw)
+            if doc is not None:
+                docs.append(doc)
+                if len(docs) >= LINE_PART:
+                    yield docs
+                    docs = []
     except Exception as exc:  # truncated/corrupt stream (EOFError, OSError, zstd errors): prefix kept above
         _quarantine(result, shard, line + 1, offset, f"read error after line {line}: {type(exc).__name__}: {exc}")
-    if batch:
-        yield batch
+    if docs:
+        yield docs
+
+
+def _block_parts(reader: _Lines) -> Iterator[pa.Table | list[dict]]:
+    """A plain JSONL shard in blocks of whole lines: pyarrow where the block is provably read as
+    the per-line reader reads it, the per-line reader elsewhere (and for a line longer than a block)."""
+    shard, result = reader.shard, reader.result
+    fields = Fields(shard.text_field, shard.id_field)
+    id_prefix = f"{shard.source}/{shard.rel}:"
+    pos, line = shard.start, shard.first_line
+    last_line, last_offset = line, pos  # where a read error is reported, as the per-line reader does
+    try:
+        with readable_lines(fs.open(shard.path, "rb")) as fh:
+            while pos < shard.end:
+                fh.seek(pos)
+                data = fh.read(min(BLOCK, shard.end - pos))
+                if not data:
+                    break
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # no whole line in a block (a long line, or the last one without a newline)
+                    fh.seek(pos)
+                    raw = next(bounded_lines(fh, reader.limit), None)
+                    if raw is None:
+                        break
+                    last_line, last_offset = line, pos
+                    doc = reader.take(line, pos, raw)
+                    if doc is not None:
+                        yield [doc]
+                    pos += raw.size if isinstance(raw, LongLine) else len(raw)
+                    line += 1
+                    continue
+                block = data[:cut] if cut < len(data) else data
+                del data
+                try:
+                    parsed = parse_block(block, line, shard.source, id_prefix, fields, reader.limit)
+                except Exception:  # whatever pyarrow makes of a block, the per-line reader is the reference
+                    parsed = None
+                lines = parsed.n_lines if parsed is not None else block.count(b"\n")
+                if parsed is not None:
+                    result.blank_lines += lines - parsed.table.num_rows
+                    result.fast_blocks += 1
+                    table = reader.unique(parsed, block, pos)
+                    if table.num_rows:
+                        yield table
+                else:
+                    result.line_blocks += 1
+                    docs = reader.in_memory(block, pos, line)
+                    if docs:
+                        yield docs
+                last_line = line + lines - 1
+                last_offset = pos + block.rfind(b"\n", 0, cut - 1) + 1
+                pos += cut
+                line += lines
+    except Exception as exc:  # an I/O error: what came before is kept, as the per-line reader does
+        _quarantine(result, shard, last_line + 1, last_offset, f"read error after line {last_line}: "
+                    f"{type(exc).__name__}: {exc}")
 
 
 def _parquet_rows(table) -> Iterator[dict | str]:

@@ -68,7 +68,16 @@ class ShardWriter:
         else:
             self._stream = _open_text_stream(self._tmp, fmt)
 
-    def write(self, rows: list[dict]) -> None:
+    def write(self, rows: list[dict] | pa.Table) -> None:
+        """Append rows: dicts, or a table with the writer's schema (written as the same bytes)."""
+        if isinstance(rows, pa.Table):
+            if not rows.num_rows:
+                return
+            if self._parquet is not None and rows.schema.names == self.schema.names:
+                self.rows += rows.num_rows
+                self._parquet.write_batch(rows.cast(self.schema).combine_chunks().to_batches()[0])
+                return
+            rows = rows.to_pylist()
         if not rows:
             return
         self.rows += len(rows)

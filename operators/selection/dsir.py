@@ -18,7 +18,7 @@ from typing import ClassVar, Literal, Optional
 import numpy as np
 import pyarrow as pa
 
-from garden.io.outputs import read_batches
+from garden.io.outputs import read_output_batches
 from garden.hashing import seeded_hashes64
 from garden.io import fs
 from garden.io.writer import atomic_write_json
@@ -114,7 +114,7 @@ class DSIR(GlobalOp):
         fs.atomic_write_bytes(fs.join(ctx.work_dir, RATIO_FILE), buf.getvalue())
         keys, tokens = [], []
         for path in ctx.input_shards:  # second pass on the driver: every document's key
-            for batch in read_batches(path, None, 4096):
+            for batch in read_output_batches(path, None, 4096):
                 texts = batch.column("text").to_pylist()
                 w, n = log_weights(texts, ratio)
                 keys.append(w + gumbel(batch.column("id").to_pylist(), self.seed))

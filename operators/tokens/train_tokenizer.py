@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from garden.io import fs
 from garden.io.writer import atomic_write_json
-from garden.io.outputs import read_batches
+from garden.io.outputs import read_output_batches
 from garden.operator import GlobalOp, StageContext
 from garden.registry import register
 from operators.tokens._report import CompressionReport
@@ -169,7 +169,7 @@ def _iter_docs(path: str, shard: int, train_rows: set, check_rows: set, everythi
     if not wanted and not everything:
         return
     offset = 0
-    for batch in read_batches(path, None, 4096):  # the stage output: parquet or jsonl[.gz|.zst]
+    for batch in read_output_batches(path, None, 4096):  # the stage output: parquet or jsonl[.gz|.zst]
         batch = batch.select([c for c in READ_COLUMNS if c in batch.schema.names])
         n = batch.num_rows
         if everything:
