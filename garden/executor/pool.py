@@ -14,7 +14,7 @@ class TaskError(RuntimeError):
 
 
 class LocalExecutor:
-    """Runs task dicts by name; results come back as tasks complete.
+    """Runs typed tasks (their `run()`); results come back as tasks complete.
 
     With more than one worker the pool is started here, when the run begins, so that the
     workers import pyarrow and the task code while the driver plans the inputs."""
@@ -44,17 +44,17 @@ class LocalExecutor:
                 return
             self.on_progress(stage, docs, nbytes)
 
-    def run(self, fn_name: str, task_list: list[dict], describe: Callable[[dict], str]) -> Iterator[dict]:
+    def run(self, task_list: list[tasks.Task]) -> Iterator[tasks.Result]:
         if not task_list:
             return
         if self.workers == 1:
             tasks.set_progress(self.on_progress)
         try:
-            for _, result in self._pool.run(tasks.call, [(fn_name, t) for t in task_list]):
+            for _, result in self._pool.run(tasks.run_task, [(t,) for t in task_list]):
                 yield result
         except TaskFailed as failed:
             exc = failed.exc
-            raise TaskError(f"{describe(failed.task_args[1])} failed: {type(exc).__name__}: {exc}") from exc
+            raise TaskError(f"{failed.task_args[0].describe()} failed: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         self._stop.set()

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from itertools import islice
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from garden.executor.pool import TaskError
 from garden.executor.tasks import Result, Task
@@ -299,7 +299,7 @@ class RayExecutor:
                              "mounted at the same place); see docs/ray.md")
         return TaskError("\n".join(lines))
 
-    def run(self, kind: str, task_list: list[Task], describe: Callable[[Task], str]) -> Iterator[Result]:
+    def run(self, task_list: list[Task]) -> Iterator[Result]:
         if not task_list:
             return
         ray = self._ray
@@ -309,7 +309,7 @@ class RayExecutor:
 
         def submit(task: Task) -> None:
             self._seq += 1
-            key = f"{kind}-{self._seq}"
+            key = f"{task.kind}-{self._seq}"
             ref = self._remote.remote(task, key, self._reporter, self._cwd)
             pending[ref] = (task, key)
 
@@ -324,7 +324,7 @@ class RayExecutor:
                     try:
                         result, unsent = ray.get(ref)
                     except ray.exceptions.RayError as exc:
-                        raise self._failure(describe(task), key, exc) from None
+                        raise self._failure(task.describe(), key, exc) from None
                     self._advance(unsent)
                     finished.append(key)
                     nxt = next(todo, None)

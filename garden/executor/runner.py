@@ -91,7 +91,7 @@ class Run:
         results: list[R] = [result_type.from_dict(json.loads(raw))
                             for _, raw in fs.prefetched([t.marker for t in tasks if t.marker in done])]
         self.progress.start(label, len(tasks), skipped=len(results))
-        for res in self.executor.run(tasks[0].kind if tasks else "", todo, lambda t: t.describe()):
+        for res in self.executor.run(todo):
             results.append(res)
             self.progress.task_done()
         self.progress.finish()

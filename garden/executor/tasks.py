@@ -449,17 +449,18 @@ Result = Union[StreamResult, ScanResult, ReduceResult, FinalizeResult]
 class Executor(Protocol):
     """What runs tasks: garden.executor.pool.LocalExecutor or garden.executor.ray_executor.RayExecutor.
 
-    `run` yields results as tasks complete; `kind` labels the batch (the tasks' own `kind`)."""
+    `run` calls each task's `run()` and yields the results as tasks complete; a failure names the
+    task by its `describe()`."""
 
     name: str
     workers: int
 
-    def run(self, kind: str, task_list: list, describe: Callable[[Any], str], /) -> Iterator[Any]: ...
+    def run(self, task_list: list, /) -> Iterator[Any]: ...
 
     def close(self) -> None: ...
 
 
-def call(_kind: str, task: Task) -> Result:
-    """The process pool's entry point (garden.executor.pool): runs the task; `_kind` is unused,
-    kept so that the pool's API does not change."""
+def run_task(task: Task) -> Result:
+    """The process pool's entry point (garden.executor.pool): a module-level function a worker can
+    be handed by name."""
     return task.run()

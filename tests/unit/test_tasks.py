@@ -13,7 +13,7 @@ import pytest
 from garden.executor.plan import RunPaths, build_plan
 from garden.executor.planning import Planner
 from garden.executor.stats import ScanResult
-from garden.executor.tasks import FinalizeTask, Output, ReduceTask, ScanTask, StreamTask, call
+from garden.executor.tasks import FinalizeTask, Output, ReduceTask, ScanTask, StreamTask, run_task
 from garden.io.inputs import InputShard, plan_inputs
 from garden.recipe import InputSpec, recipe_from_dict
 
@@ -108,7 +108,7 @@ def test_a_stream_task_writes_exactly_what_it_declares(tmp_path):
     stage = build_plan(recipe, "key")[0]
     task, = Planner(recipe, RunPaths(recipe.output)).stream_tasks(stage, [_shard(str(tmp_path / "in.jsonl"))],
                                                                    None, None, {})
-    result = call("stream", task)  # the process pool's entry point: task.run()
+    result = run_task(task)  # the process pool's entry point: task.run()
     written = sorted(os.path.join(d, f) for d, _, fs_ in os.walk(tmp_path / "out") for f in fs_)
     assert written == sorted(o.path for o in task.outputs())
     assert (result.n_in, result.n_out, result.read_quarantined) == (7, 3, 1)
