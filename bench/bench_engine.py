@@ -42,10 +42,11 @@ def source_docs() -> list[dict]:
     return docs
 
 
-def make_input(path: str, target_bytes: int) -> int:
+def make_input(path: str, target_bytes: int, docs: list[dict] | None = None) -> int:
+    """A plain JSONL file of about `target_bytes`: `docs` (default: source_docs()) repeated with fresh ids."""
     if os.path.exists(path) and os.path.getsize(path) >= target_bytes:
         return os.path.getsize(path)
-    docs = source_docs()
+    docs = docs if docs is not None else source_docs()
     written, rep = 0, 0
     with open(path + ".tmp", "w", encoding="utf-8") as fh:
         while written < target_bytes:

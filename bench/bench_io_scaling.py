@@ -35,11 +35,12 @@ WORK = os.path.join(HERE, "_work", "io")
 SHARED = os.path.join(REPO, "..", "shared", "corpora")
 TARGET = 112_000_000
 sys.path.insert(0, HERE)
+import bench_engine  # noqa: E402
 from run_all import publish  # noqa: E402
 
 
 def make_input(path: str, target: int = TARGET) -> int:
-    """Every shared corpus (or the demo corpus when absent), repeated with fresh ids to `target` bytes."""
+    """Every shared corpus (or the demo's) repeated with fresh ids to `target` bytes."""
     if os.path.exists(path) and os.path.getsize(path) >= target:
         return os.path.getsize(path)
     files = sorted(glob.glob(os.path.join(SHARED, "*.jsonl.gz"))) or \
@@ -48,18 +49,7 @@ def make_input(path: str, target: int = TARGET) -> int:
     for f in files:
         with gzip.open(f, "rt", encoding="utf-8") as fh:
             docs.extend(json.loads(line) for line in fh)
-    written, rep = 0, 0
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        while written < target:
-            for d in docs:
-                line = json.dumps({**d, "id": f"{d['id']}#{rep}"}, ensure_ascii=False) + "\n"
-                fh.write(line)
-                written += len(line.encode())
-                if written >= target:
-                    break
-            rep += 1
-    os.replace(path + ".tmp", path)
-    return os.path.getsize(path)
+    return bench_engine.make_input(path, target, docs)
 
 
 RUNNER = r"""
