@@ -371,7 +371,7 @@ written once.
 What stands out in the pattern (the code named is Garden's):
 
 - **Reduce tasks read one file per shard, listing nothing.** The scan markers say which
-  partitions each shard wrote, so `run_reduce_task` (garden/executor/tasks.py) gets its file list
+  partitions each shard wrote, so a `ReduceTask` (garden/executor/tasks.py) gets its file list
   from the driver, and fetches the files whole, 8 at a time (`fs.prefetched`: one GET each, no
   size request): {scan_reads / max(reduce_tasks, 1) / shards:.1f} × the shard count per reduce task, for each of the
   {reduce_tasks} partitions (16 exact_dedup + 64 minhash_dedup); minhash's reduce also reads
