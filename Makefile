@@ -35,8 +35,12 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "chromium not installed: the browser test will be skipped"
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), each file whole on one of them (its
+# fixtures are built once); most tests are single-process and CPU-bound, so 2 halve the wall time.
+TEST_WORKERS ?= 2
+
 test: install browser lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 # The unit tier: no pipeline runs, no S3 server, no Ray, no torch; under a minute (setup.cfg: markers).
 test-fast: install
