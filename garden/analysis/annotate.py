@@ -160,15 +160,12 @@ def _tokenizer(path: str):
     return _HELPERS[key]
 
 
-CJK_LANGS = frozenset({"zh", "ja", "ko"})
-
-
 def add_stop_words(docs: list[dict], rows: list[dict]) -> None:
     """stopword_share: the share of a document's words that are stop words of its language, by
     the lists gopher_quality uses (a CJK stop word covers its characters, each one a word).
     Documents of a language without a list, or of no known language, get none."""
     from garden.languages import language_code
-    from operators.quality import stop_words_re
+    from operators.quality import CJK_LANGS, stop_words_re
 
     for doc, row in zip(docs, rows):
         lang = language_code(str(row.get("lang") or ""))

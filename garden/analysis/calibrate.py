@@ -136,8 +136,7 @@ def grid_for(param: Param, current: Any, rows: Sequence[dict], points: int = 13,
     Without a matching statistic: a 0–1 grid for ratios (refined later where the curve moves),
     else multiples of the current value."""
     tp = numeric_type(param.type)
-    full = f"{param.name}.{key}" if key is not None and not isinstance(current, dict) else param.name
-    stat = stat_for(f"{param.name}.{key}" if key else param.name) or stat_for(full)
+    stat = stat_for(f"{param.name}.{key}" if key else param.name) or stat_for(param.name)
     stat_vals = sorted(float(r[stat]) for r in rows if stat and r.get(stat) is not None)
     if tp is int and stat_vals:
         lo, hi = math.floor(stat_vals[0]), math.ceil(stat_vals[-1])

@@ -16,6 +16,7 @@ from operators.quality._published import FINEWEB_EN_STOP_CHARS, FINEWEB_STOP_CHA
 __all__ += ['FINEWEB_EN_STOP_CHARS', 'FINEWEB_STOP_CHARS', 'end_chars', 'ends_sentence', 'lang_of']
 
 # The stop-word lists, for statistics that must match what gopher_quality counts (garden analyze).
+from operators.quality._heur_text import CJK_LANGS  # noqa: E402
 from operators.quality.gopher import stop_words_re  # noqa: E402
 
-__all__ += ['stop_words_re']
+__all__ += ['CJK_LANGS', 'stop_words_re']

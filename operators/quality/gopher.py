@@ -44,6 +44,8 @@ def _stop_word_pattern(words: list[str], cjk: bool) -> "re.Pattern | None":
         else:  # "l'" and "d'" end in an apostrophe: a letter follows them
             parts.append(rf"(?<!\w){re.escape(w)}" + (r"(?!\w)" if w[-1:].isalnum() else ""))
     return re.compile("|".join(parts), re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=64)
 def stop_words_re(lang: str) -> "re.Pattern | None":
     """The stop words of a language as one pattern (Gopher's English list for en and for text
@@ -104,8 +106,7 @@ class GopherQuality(Filter):
     def _stop_words_for(self, lang: str) -> "re.Pattern | None":
         """The stop-word pattern for a language: `stop_words` for en and unknown, else the shipped list."""
         if lang not in self._stop_res:
-            words = shipped_stop_words().get(lang)
-            self._stop_res[lang] = _stop_word_pattern(words, cjk=lang in CJK_LANGS) if words else self._stop_re
+            self._stop_res[lang] = stop_words_re(lang) or self._stop_re
         return self._stop_res[lang]
 
     def keep(self, doc: Doc) -> Verdict:
