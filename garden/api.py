@@ -91,22 +91,30 @@ def _execute(recipe: Recipe, resume: bool, strict: bool, executor: str, address:
     removes there afterwards goes through RunFolder, which removes only Garden's own files."""
     progress = progress or Progress(enabled=False)
     folder = RunFolder(recipe.output, progress.log)
-    folder.claim(recipe.inputs, force=force)
-    with RunLock(recipe.output, progress.log):
-        if not resume:
-            folder.remove_outputs()
-        folder.remove_temp_files()
-        write_lock(recipe)
-        ex = make_executor(executor, recipe.workers, progress, address)
-        try:
-            stats = Run(recipe, ex, progress, folder, verify_inputs=verify_inputs).execute()
-        except (AccountingError, EmptyStageError):
-            write_report(recipe.output, progress)  # where the counts diverge, or the step that left nothing
-            raise
-        finally:
-            ex.close()
-            progress.close()
-        report = write_report(recipe.output, progress)
+    # The local pool starts before the run lock's lease thread, so that its workers can be forked
+    # (garden.pool); Ray connects only once the folder is claimed and locked.
+    early = make_executor(executor, recipe.workers, progress, address) if executor == "local" else None
+    try:
+        folder.claim(recipe.inputs, force=force)
+        with RunLock(recipe.output, progress.log):
+            if not resume:
+                folder.remove_outputs()
+            folder.remove_temp_files()
+            write_lock(recipe)
+            ex = early or make_executor(executor, recipe.workers, progress, address)
+            try:
+                stats = Run(recipe, ex, progress, folder, verify_inputs=verify_inputs).execute()
+            except (AccountingError, EmptyStageError):
+                write_report(recipe.output, progress)  # where the counts diverge, or the step that left nothing
+                raise
+            finally:
+                ex.close()
+                progress.close()
+            report = write_report(recipe.output, progress)
+    except BaseException:
+        if early is not None:
+            early.close()  # a refused claim or lock: the workers go too (a second close does nothing)
+        raise
     if strict and stats.quarantined_docs:
         raise StrictError(f"--strict: {stats.quarantined_docs} records quarantined (see {recipe.output}/quarantine/)")
     if strict and stats.duplicate_ids.count:

@@ -47,11 +47,13 @@ def run(recipe_path: str, workers: int | None, output: str | None, no_resume: bo
     from garden.executor.stats import AccountingError
     from garden.progress import Progress
     from garden.io.identity import InputChangedError
+    from garden.malloc import keep_freed_memory
     from garden.recipe import load_recipe
     from garden.run_folder import OwnershipError
     from garden.run_lock import LockedError
     from garden.summary import print_summary
 
+    keep_freed_memory()  # this process reads shards itself with one worker, and forks the others
     try:
         recipe = load_recipe(recipe_path, overrides={"workers": workers, "output": output})
     except RecipeError as exc:

@@ -11,9 +11,12 @@ output depends on, so they are explicit parameters here, never silently unified.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ByteOrder = Literal["little", "big"]
 _blake2b, _from_bytes = hashlib.blake2b, int.from_bytes
@@ -86,6 +89,78 @@ def splitmix64_mix(z: np.ndarray) -> np.ndarray:
     z = z ^ (z >> np.uint64(27))
     z = z * _SPLITMIX_M2
     return z ^ (z >> np.uint64(31))
+
+
+# --- many strings at once (the cross-shard id check) -------------------------------------------
+# A whole column is hashed in a few numpy passes, with no Python call per value: each value's
+# UTF-8 bytes are cut into little-endian 8-byte words (the last one zero-padded), every word is
+# mixed with its position, the row's words are summed, and the sum is mixed with the length. Not
+# for adversarial input (a chosen collision is easy); for ids it is as good as any 64-bit hash.
+
+_VALUES_SEED = np.uint64(0x243F6A8885A308D3)  # π's first hex digits: any fixed odd constant
+_SLICE_BYTES = 1 << 22  # bytes hashed per pass: bounds the index arrays to ~8× this
+
+
+def values_hash64(values: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
+    """uint64 hash of each value (strings as UTF-8, lone surrogates as `surrogatepass` writes
+    them; binary as is), in order. A string array and the list of its values hash alike."""
+    import pyarrow as pa
+
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        try:
+            values = pa.array(values, pa.string())
+        except (UnicodeEncodeError, pa.ArrowException):  # a lone surrogate: its surrogatepass bytes
+            values = pa.array([v.encode("utf-8", "surrogatepass") for v in values], pa.binary())
+    if isinstance(values, pa.ChunkedArray):
+        parts = [_array_hash64(c) for c in values.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+    return _array_hash64(values)
+
+
+def _array_hash64(arr: pa.Array) -> np.ndarray:
+    import pyarrow as pa
+
+    if arr.null_count:
+        raise ValueError("values_hash64: null values have no bytes to hash")
+    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    if not (large or pa.types.is_string(arr.type) or pa.types.is_binary(arr.type)):
+        raise TypeError(f"values_hash64: {arr.type} is not a string or binary type")
+    n = len(arr)
+    if not n:
+        return np.zeros(0, dtype=np.uint64)
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64 if large else np.int32)[arr.offset:arr.offset + n + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, dtype=np.uint8)
+    offsets = offsets.astype(np.int64)
+    out = np.empty(n, dtype=np.uint64)
+    row = 0
+    while row < n:  # rows in slices of about _SLICE_BYTES (at least one row)
+        end = int(np.searchsorted(offsets, offsets[row] + _SLICE_BYTES, side="right")) - 1
+        end = min(max(end, row + 1), n)
+        out[row:end] = _slice_hash64(data, offsets[row:end + 1])
+        row = end
+    return out
+
+
+def _slice_hash64(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    lengths = np.diff(offsets)
+    nwords = (lengths + 7) >> 3
+    word_end = np.cumsum(nwords)
+    word_start = word_end - nwords
+    total = int(word_end[-1])
+    buf = np.zeros(int(offsets[-1] - offsets[0]) + 8, dtype=np.uint8)  # the slice's bytes, then 8 zeros
+    buf[:-8] = data[offsets[0]:offsets[-1]]
+    windows = np.ndarray((len(buf) - 7,), dtype=np.dtype("<u8"), buffer=buf, strides=(1,))  # 8 bytes at each offset
+    position = np.arange(total, dtype=np.int64) - np.repeat(word_start, nwords)  # the word's index in its row
+    words = windows[np.repeat(offsets[:-1] - offsets[0], nwords) + 8 * position].astype(np.uint64)
+    left = np.repeat(lengths, nwords) - 8 * position  # bytes of the row from this word on
+    tail = left < 8
+    words[tail] &= (np.uint64(1) << (np.uint64(8) * left[tail].astype(np.uint64))) - np.uint64(1)
+    with np.errstate(over="ignore"):
+        mixed = murmur3_fmix64(words ^ splitmix64_mix(position.astype(np.uint64) + _VALUES_SEED))
+        sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(mixed, dtype=np.uint64)])
+        per_row = sums[word_end] - sums[word_start]
+        return murmur3_fmix64(per_row ^ splitmix64_mix(lengths.astype(np.uint64) * GOLDEN64 + _VALUES_SEED))
 
 
 # --- word n-gram hashes (MinHash shingles, decontamination) -----------------------------------

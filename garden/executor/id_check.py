@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from garden.hashing import hash64
+import pyarrow as pa
+
+from garden.hashing import values_hash64
 from garden.io import fs
 
 RANGES = 16
 
 
 def id_hash(doc_id: str) -> int:
-    return hash64(doc_id, byteorder="little", errors="surrogatepass")
+    return int(values_hash64([doc_id])[0])
 
 
-def write_id_hashes(path: str, ids: list[str]) -> None:
-    arr = np.sort(np.fromiter((id_hash(i) for i in ids), dtype=np.uint64, count=len(ids)))
+def write_id_hashes(path: str, ids: list[str], id_arrays: list[pa.Array | pa.ChunkedArray] = ()) -> None:
+    """The sorted hashes of a shard's ids: those read one by one (`ids`) and whole columns."""
+    parts = [values_hash64(ids)] + [values_hash64(a) for a in id_arrays]
+    arr = np.sort(np.concatenate(parts))
     with fs.StagedFile(path) as staged, open(staged.local, "wb") as fh:
         np.save(fh, arr)
 

@@ -16,8 +16,10 @@ class TaskError(RuntimeError):
 class LocalExecutor:
     """Runs typed tasks (their `run()`); results come back as tasks complete.
 
-    With more than one worker the pool is started here, when the run begins, so that the
-    workers import pyarrow and the task code while the driver plans the inputs."""
+    With more than one worker the pool is started here, when the run begins and before the run
+    starts a thread of its own, so that the workers are forked from the driver where that is
+    safe, or import pyarrow and the task code in the fork server while the driver plans
+    (garden.pool)."""
 
     name = "local"
 
@@ -29,20 +31,24 @@ class LocalExecutor:
         self._stop = threading.Event()
         self._pool = ProcessPool(1)
         if workers > 1:
-            self._queue = context([tasks.__name__]).Queue()  # progress from the workers
-            self._pool = ProcessPool(workers, tasks.init_worker, (self._queue,), preload=[tasks.__name__]).start()
+            ctx = context([tasks.__name__])
+            self._queue = ctx.Queue()  # progress from the workers
+            self._pool = ProcessPool(workers, tasks.init_worker, (self._queue, workers), preload=[tasks.__name__],
+                                     ctx=ctx).start()
             self._drain = threading.Thread(target=self._drain_progress, daemon=True)
             self._drain.start()
 
     def _drain_progress(self) -> None:
         while not self._stop.is_set():
             try:
-                stage, docs, nbytes = self._queue.get(timeout=0.2)
+                item = self._queue.get(timeout=0.2)
             except queue_mod.Empty:
                 continue
             except (EOFError, OSError):
                 return
-            self.on_progress(stage, docs, nbytes)
+            if item is None:  # close(): nothing more will come
+                return
+            self.on_progress(*item)
 
     def run(self, task_list: list[tasks.Task]) -> Iterator[tasks.Result]:
         if not task_list:
@@ -57,7 +63,9 @@ class LocalExecutor:
             raise TaskError(f"{failed.task_args[0].describe()} failed: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
-        self._stop.set()
-        self._pool.close()
+        self._pool.close()  # the workers have exited: their progress is all in the queue
         if self._drain is not None:
+            self._queue.put(None)  # ends the drain after what the workers sent, without waiting for a timeout
             self._drain.join(timeout=1)
+            self._drain = None
+        self._stop.set()

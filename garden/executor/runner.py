@@ -191,18 +191,23 @@ class Run:
 
     def check_ids(self, stage: Stage, outputs: list[str], schema: pa.Schema) -> None:
         """Ids must be unique across shards too; report (not drop) documents that share one."""
-        from garden.executor.id_check import find_duplicate_ids, id_hash
+        import numpy as np
+
+        from garden.executor.id_check import find_duplicate_ids
         from garden.executor.stats import DuplicateIds
+        from garden.hashing import values_hash64
         from garden.io.outputs import read_output_batches
 
         ids_dir = fs.join(self.paths.stage_dir(stage), "ids")
         paths = [fs.join(ids_dir, f"shard-{k:05d}.npy") for k in range(len(outputs))]
         dups, hashes = find_duplicate_ids(paths)
         examples: list[str] = []
-        wanted = set(hashes)
+        wanted = np.array(hashes, dtype=np.uint64)
         for path in outputs if dups else []:
             for batch in read_output_batches(path, schema, 65536):
-                examples.extend(i for i in batch.column("id").to_pylist() if id_hash(i) in wanted and i not in examples)
+                ids = batch.column("id")
+                hits = ids.filter(pa.array(np.isin(values_hash64(ids), wanted))).to_pylist()
+                examples.extend(i for i in hits if i not in examples)
             if len(examples) >= len(wanted):
                 break
         self.ledger.duplicate_ids = DuplicateIds(dups, examples[:5])

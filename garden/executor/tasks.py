@@ -44,9 +44,16 @@ def set_progress(callback: Callable[[int, int, int], None] | None) -> None:
     _PROGRESS = callback
 
 
-def init_worker(queue) -> None:
-    """Process-pool initializer: progress goes to the driver through a queue."""
+def init_worker(queue, workers: int = 1) -> None:
+    """Process-pool initializer: freed memory is kept (garden.malloc), progress goes to the driver
+    through a queue, and Arrow's thread pool gets this worker's share of the cores (all of them per
+    worker would put `workers` times as many parsing threads as cores on the machine)."""
+    from garden.malloc import keep_freed_memory
+
+    keep_freed_memory()
     set_progress(lambda stage, docs, nbytes: queue.put((stage, docs, nbytes)))
+    pa.set_cpu_count(max(1, len(os.sched_getaffinity(0)) // workers) if hasattr(os, "sched_getaffinity")
+                     else max(1, (os.cpu_count() or 1) // workers))
     _exit_with_parent()
 
 
@@ -174,7 +181,7 @@ class StreamTask:
         runs = [OpRun(step.key, step.label, get_op(step.spec, step.prepare), is_apply=step.prepare is not None,
                       shard=self.shard, sources=step.spec.sources) for step in self.steps]
         sinks = {r.label: r for r in self.rejects}
-        writer = ShardWriter(self.out_path, self.schema, self.out_format)
+        writer = ShardWriter(self.out_path, self.schema, self.out_format, background=True)
         reject_buf: dict[str, list[dict]] = defaultdict(list)
         reject_writers: dict[str, ShardWriter] = {}
         quarantined: list[dict] = []
@@ -258,7 +265,7 @@ class StreamTask:
         if self.ids_path:
             from garden.executor.id_check import write_id_hashes
 
-            write_id_hashes(self.ids_path, read_result.ids)
+            write_id_hashes(self.ids_path, read_result.ids, read_result.id_arrays)
         writer.close()
         for w in reject_writers.values():
             w.close()

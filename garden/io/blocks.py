@@ -71,14 +71,20 @@ def _line_spans(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends - starts
 
 
-def _key_positions(arr: np.ndarray, quotes: np.ndarray, key: str, starts: np.ndarray) -> np.ndarray | None:
+def _key_ends(arr: np.ndarray) -> np.ndarray:
+    """Where a quote followed by a colon (`":`, the end of every key) is in the block: the
+    candidates every key's search starts from, found in one pass."""
+    return np.flatnonzero((arr[:-1] == 34) & (arr[1:] == 58))
+
+
+def _key_positions(arr: np.ndarray, key_ends: np.ndarray, key: str, starts: np.ndarray) -> np.ndarray | None:
     """Per line (row), where `"key":` starts in it, -1 where the key is absent; None when a
     match is not provably the key (an escaped quote) or a line has it twice.
 
-    Vectorised: the block's quotes are the candidates, kept while the next bytes match."""
-    pat = np.frombuffer(json.dumps(key, ensure_ascii=False).encode("utf-8") + b":", dtype=np.uint8)
-    pos = quotes[quotes + len(pat) <= len(arr)]
-    for j in range(1, len(pat)):
+    Vectorised: the block's `":` are the candidates, kept while the bytes before them match."""
+    pat = np.frombuffer(json.dumps(key, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)  # "key"
+    pos = key_ends[key_ends >= len(pat)] - (len(pat) - 1)  # where "key" would start
+    for j in range(len(pat) - 1):
         pos = pos[arr[pos + j] == pat[j]]
         if not len(pos):
             break
@@ -185,12 +191,12 @@ def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts
     if not names:
         return pa.repeat(pa.scalar("{}", pa.string()), n)
     where: dict[str, np.ndarray] = {}
-    quotes = np.flatnonzero(arr == 34)
+    key_ends = _key_ends(arr)
     for name in names:
         col = table.column(name).chunk(0)
         if col.type not in _SIMPLE and col.type != pa.null():
             return None  # float (1 and 1.0 are both 1.0 here), object, array: Python's own text is lost
-        pos = _key_positions(arr, quotes, name, starts)
+        pos = _key_positions(arr, key_ends, name, starts)
         if pos is None:
             return None
         present = pos >= 0
@@ -200,6 +206,8 @@ def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts
     orders, group = _key_orders(names, where)
     if len(orders) > MAX_ORDERS:
         return None
+    if len(orders) == 1 and all(np.all(where[name] >= 0) for name in names):
+        return _meta_uniform([names[k] for k in orders[0]], table)
     members = []  # per key: `, "key": value` where the line has the key, "" where it has not
     for name in names:
         col = table.column(name).chunk(0)
@@ -214,6 +222,29 @@ def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts
         joined = pc.binary_join_element_wise(*[members[k] for k in order], "")
         metas.append(pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(joined, 2), "}", ""))  # no first ", "
     return metas[0] if len(metas) == 1 else pc.choose(pa.array(group, pa.int8()), *metas)
+
+
+def _meta_uniform(order: list[str], table: pa.Table) -> pa.Array:
+    """meta when every line has every key, in one order (most files): the key texts are constant
+    pieces between the values, so one join builds it."""
+    pieces: list = []
+    text = "{"
+    for name in order:
+        col = table.column(name).chunk(0)
+        text += ("" if text == "{" else ", ") + json.dumps(name, ensure_ascii=False) + ": "
+        if col.type == pa.null():
+            text += "null"
+            continue
+        values = _json_values(col)
+        if values.null_count:  # an explicit null on some lines
+            values = pc.fill_null(values, "null")
+        pieces += [text, values]
+        text = ""
+    pieces.append(text + "}")
+    pieces = [p for p in pieces if not isinstance(p, str) or p]
+    if len(pieces) == 1:
+        return pa.repeat(pa.scalar(pieces[0], pa.string()), table.num_rows)
+    return pc.binary_join_element_wise(*pieces, "")
 
 
 def _key_orders(names: list[str], where: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

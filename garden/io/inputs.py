@@ -190,6 +190,8 @@ def _plain_ranges(path: str, shard_size: int) -> list[tuple[int, int, int]]:
         for i, start in enumerate(starts):
             end = starts[i + 1] if i + 1 < len(starts) else size
             ranges.append((start, end, line))
+            if i + 1 == len(starts):
+                break  # the last range's lines begin no other range: not counted
             fh.seek(start)
             remaining = end - start
             while remaining > 0:

@@ -29,7 +29,8 @@ class ReadResult:
         self.records = 0        # documents + quarantined records
         self.blank_lines = 0
         self.quarantine: list[dict] = []
-        self.ids: list[str] = []  # ids of the documents read, for the cross-shard uniqueness check
+        self.ids: list[str] = []  # ids of the documents read, for the cross-shard uniqueness check,
+        self.id_arrays: list[pa.Array] = []  # and those of whole blocks, as read (never turned into str)
         self.fast_blocks = 0    # blocks of plain JSONL read by pyarrow
         self.line_blocks = 0    # blocks read line by line (pyarrow could not be proved identical)
 
@@ -179,7 +180,7 @@ class _Lines:
         ids, lines, seen, result = parsed.ids, parsed.lines.tolist(), self.seen, self.result
         if len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
             seen.update(zip(ids, lines))
-            result.ids.extend(ids)
+            result.id_arrays.append(parsed.table.column("id"))
             result.records += len(ids)
             return parsed.table
         keep = []

@@ -6,6 +6,8 @@ next run overwrites (locally) or nothing at all (object stores; see garden.io.fs
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from typing import Any
 
 import pyarrow as pa
@@ -47,14 +49,57 @@ def _open_text_stream(path: str, fmt: str):
     return open(path, "wb")
 
 
-class ShardWriter:
-    """Writes rows (dicts) with a fixed Arrow schema to one shard file, atomically."""
+class _WriteThread:
+    """Parquet batches written by one thread, in order, while the caller prepares the next ones:
+    parquet encoding and zstd release the GIL, so a shard's reading and writing share two cores.
+    At most DEPTH batches wait, so memory stays a few batches whatever the shard's size."""
 
-    def __init__(self, path: str, schema: pa.Schema, fmt: str = "parquet") -> None:
+    DEPTH = 2
+
+    def __init__(self, writer: pq.ParquetWriter) -> None:
+        self._writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=self.DEPTH)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="garden-shard-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self.error is None:  # after a failure, batches are only taken off the queue
+                try:
+                    self._writer.write_batch(batch)
+                except BaseException as exc:  # handed to the caller at its next write or close
+                    self.error = exc
+
+    def put(self, batch: pa.RecordBatch) -> None:
+        self.raise_error()
+        self._queue.put(batch)
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def join(self) -> None:
+        """Wait until every batch handed over is written (or the thread has failed)."""
+        self._queue.put(None)
+        self._thread.join()
+
+
+class ShardWriter:
+    """Writes rows (dicts) with a fixed Arrow schema to one shard file, atomically.
+
+    `background=True` (parquet only): batches are written by a thread of their own (_WriteThread);
+    the bytes are the same, and a write error surfaces at the next `write` or at `close`."""
+
+    def __init__(self, path: str, schema: pa.Schema, fmt: str = "parquet", background: bool = False) -> None:
         self.path = path
         self.schema = schema
         self.fmt = fmt
         self.rows = 0
+        self._thread: _WriteThread | None = None
         self._staged = fs.StagedFile(path)
         self._tmp = self._staged.local
         self._parquet: pq.ParquetWriter | None = None
@@ -65,6 +110,8 @@ class ShardWriter:
             small = [n for n in schema.names if n not in plain]
             self._parquet = pq.ParquetWriter(self._tmp, schema, compression="zstd", use_dictionary=small,
                                              write_statistics=small)
+            if background:
+                self._thread = _WriteThread(self._parquet)
         else:
             self._stream = _open_text_stream(self._tmp, fmt)
 
@@ -75,20 +122,38 @@ class ShardWriter:
                 return
             if self._parquet is not None and rows.schema.names == self.schema.names:
                 self.rows += rows.num_rows
-                self._parquet.write_batch(rows.cast(self.schema).combine_chunks().to_batches()[0])
+                self._write_batch(rows.cast(self.schema).combine_chunks().to_batches()[0])
                 return
             rows = rows.to_pylist()
         if not rows:
             return
         self.rows += len(rows)
         if self._parquet is not None:
-            self._parquet.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+            self._write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
             return
         names = self.schema.names
         out = "".join(json.dumps({n: r.get(n) for n in names}, ensure_ascii=False) + "\n" for r in rows)
         self._stream.write(out.encode("utf-8"))
 
+    def _write_batch(self, batch: pa.RecordBatch) -> None:
+        if self._thread is not None:
+            self._thread.put(batch)
+        else:
+            self._parquet.write_batch(batch)
+
+    def _join(self) -> BaseException | None:
+        """Stop the write thread, if any, once it has written what it holds; its error, if any."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return None
+        thread.join()
+        return thread.error
+
     def close(self) -> None:
+        error = self._join()
+        if error is not None:
+            self.abort()
+            raise error
         if self._parquet is not None:
             self._parquet.close()
         else:
@@ -97,6 +162,7 @@ class ShardWriter:
 
     def abort(self) -> None:
         try:
+            self._join()
             if self._parquet is not None:
                 self._parquet.close()
             elif self._stream is not None:

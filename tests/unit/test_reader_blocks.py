@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import platform
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +17,7 @@ import pytest
 import garden.io.reader as reader
 from garden.io.inputs import plan_inputs
 from garden.io.writer import ShardWriter
-from garden.pool import ProcessPool, TaskFailed
+from garden.pool import ProcessPool, TaskFailed, context
 from garden.recipe import InputSpec
 
 
@@ -29,7 +33,8 @@ def read_both(path: str, limit: int = 64 << 20, block: int = 2048, shard_size: i
             for shard in plan_inputs([InputSpec(path=path, source="src")], shard_size):
                 res = reader.ReadResult()
                 docs = [d for batch in reader.read_batches(shard, res, 7, limit, blocks=blocks) for d in batch.rows()]
-                shards.append((docs, res.quarantine, res.blank_lines, res.ids, res.records))
+                ids = sorted(res.ids + [i for a in res.id_arrays for i in a.to_pylist()])  # for the id check: a set
+                shards.append((docs, res.quarantine, res.blank_lines, ids, res.records))
                 if blocks:
                     counts[0] += res.fast_blocks
                     counts[1] += res.line_blocks
@@ -197,13 +202,29 @@ def test_process_pool_runs_in_process_and_names_the_failed_task():
     assert err.value.task_args == (-3,) and isinstance(err.value.exc, ValueError)
 
 
-def test_process_pool_spawns_workers():
-    with ProcessPool(2).start() as pool:
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_process_pool_spawns_workers(method):
+    with ProcessPool(2, ctx=context(method=method)).start() as pool:
         results = dict(pool.run(_square, [(k,) for k in range(6)]))
         assert results == {(k,): k * k for k in range(6)}
+        assert len({pid for _, pid in pool.run(os.getpid, [()] * 8)} - {os.getpid()}) >= 1  # not in this process
         with pytest.raises(TaskFailed) as err:
             list(pool.run(_square, [(-1,)]))
         assert str(err.value) == "ValueError: negative: -1"
+
+
+def test_workers_are_forked_only_from_a_process_without_other_python_threads():
+    code = ("import threading, garden.pool as p; a = p.start_method(); "
+            "e = threading.Event(); t = threading.Thread(target=e.wait); t.start(); b = p.start_method(); "
+            "e.set(); t.join(); print(a, b)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == (["fork", "forkserver"] if sys.platform.startswith("linux") else ["forkserver", "forkserver"])
+
+
+def test_keep_freed_memory_sets_glibc_thresholds():
+    code = "import garden.malloc as m; print(m.keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == str(sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc")
 
 
 def test_lines_with_their_own_key_order_stay_in_the_fast_path(tmp_path):

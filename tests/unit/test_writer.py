@@ -103,3 +103,41 @@ def test_write_table_is_one_zstd_parquet_file(tmp_path):
     meta = pq.ParquetFile(path).metadata
     assert meta.num_row_groups == 2 and meta.row_group(0).column(0).compression == "ZSTD"
     assert os.listdir(path.parent) == ["t.parquet"]
+
+
+def test_background_writer_writes_the_same_bytes(tmp_path):
+    batches = [ROWS[:2], pa.Table.from_pylist(ROWS[2:4], schema=SCHEMA), [], ROWS[4:]]
+    write(tmp_path / "fg.parquet", "parquet", batches)
+    w = ShardWriter(str(tmp_path / "bg.parquet"), SCHEMA, background=True)
+    for b in batches:
+        w.write(b)
+    w.close()
+    assert (tmp_path / "bg.parquet").read_bytes() == (tmp_path / "fg.parquet").read_bytes()
+    assert w.rows == 5 and sorted(os.listdir(tmp_path)) == ["bg.parquet", "fg.parquet"]
+
+
+def test_background_write_error_surfaces_and_leaves_nothing(tmp_path):
+    path = tmp_path / "part.parquet"
+    w = ShardWriter(str(path), SCHEMA, background=True)
+
+    def disk_full(batch):
+        raise OSError(28, "No space left on device")
+
+    w._parquet.write_batch = disk_full  # the thread's next write fails, as a full disk would
+    w.write(ROWS[:2])
+    with pytest.raises(OSError, match="No space left"):
+        try:  # raised at a later write, or at close at the latest
+            for _ in range(10):
+                w.write(ROWS[2:])
+            w.close()
+        except OSError:
+            w.abort()  # what a task does with any error (a second abort after close's does nothing)
+            raise
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_background_writer_abort_leaves_nothing(tmp_path):
+    w = ShardWriter(str(tmp_path / "part.parquet"), SCHEMA, background=True)
+    w.write(ROWS)
+    w.abort()
+    assert os.listdir(tmp_path) == []
