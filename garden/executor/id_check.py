@@ -6,9 +6,9 @@ is bounded by the range, not by the corpus.
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import Sequence
 
-import pyarrow as pa
+import numpy as np
 
 from garden.hashing import values_hash64
 from garden.io import fs
@@ -20,10 +20,10 @@ def id_hash(doc_id: str) -> int:
     return int(values_hash64([doc_id])[0])
 
 
-def write_id_hashes(path: str, ids: list[str], id_arrays: list[pa.Array | pa.ChunkedArray] = ()) -> None:
-    """The sorted hashes of a shard's ids: those read one by one (`ids`) and whole columns."""
-    parts = [values_hash64(ids)] + [values_hash64(a) for a in id_arrays]
-    arr = np.sort(np.concatenate(parts))
+def write_id_hashes(path: str, ids: list[str], hashes: Sequence[np.ndarray] = ()) -> None:
+    """The sorted hashes of a shard's ids: those read one by one (`ids`) and those already
+    hashed (values_hash64) by the block reader."""
+    arr = np.sort(np.concatenate([values_hash64(ids), *hashes]))
     with fs.StagedFile(path) as staged, open(staged.local, "wb") as fh:
         np.save(fh, arr)
 

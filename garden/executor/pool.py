@@ -33,7 +33,7 @@ class LocalExecutor:
         if workers > 1:
             ctx = context([tasks.__name__])
             self._queue = ctx.Queue()  # progress from the workers
-            self._pool = ProcessPool(workers, tasks.init_worker, (self._queue, workers), preload=[tasks.__name__],
+            self._pool = ProcessPool(workers, tasks.init_worker, (self._queue,), preload=[tasks.__name__],
                                      ctx=ctx).start()
             self._drain = threading.Thread(target=self._drain_progress, daemon=True)
             self._drain.start()

@@ -44,16 +44,15 @@ def set_progress(callback: Callable[[int, int, int], None] | None) -> None:
     _PROGRESS = callback
 
 
-def init_worker(queue, workers: int = 1) -> None:
-    """Process-pool initializer: freed memory is kept (garden.malloc), progress goes to the driver
-    through a queue, and Arrow's thread pool gets this worker's share of the cores (all of them per
-    worker would put `workers` times as many parsing threads as cores on the machine)."""
+def init_worker(queue) -> None:
+    """Process-pool initializer: freed memory is kept (garden.malloc), and progress goes to the
+    driver through a queue. Arrow keeps a thread per core in every worker: capping it at
+    cores/workers was slower, since a worker left alone with the last shard could then use only
+    its share."""
     from garden.malloc import keep_freed_memory
 
     keep_freed_memory()
     set_progress(lambda stage, docs, nbytes: queue.put((stage, docs, nbytes)))
-    pa.set_cpu_count(max(1, len(os.sched_getaffinity(0)) // workers) if hasattr(os, "sched_getaffinity")
-                     else max(1, (os.cpu_count() or 1) // workers))
     _exit_with_parent()
 
 
@@ -265,7 +264,7 @@ class StreamTask:
         if self.ids_path:
             from garden.executor.id_check import write_id_hashes
 
-            write_id_hashes(self.ids_path, read_result.ids, read_result.id_arrays)
+            write_id_hashes(self.ids_path, read_result.ids, read_result.id_hashes)
         writer.close()
         for w in reject_writers.values():
             w.close()

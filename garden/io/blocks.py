@@ -41,7 +41,7 @@ class ParsedBlock:
     """The documents of a block (DOC_SCHEMA) and the file line number of each."""
 
     table: pa.Table
-    ids: list[str]
+    ids: pa.Array       # the table's id column, as one array
     n_lines: int        # lines in the block, blank ones included
     lines: np.ndarray   # file line number of each document
     starts: np.ndarray  # where each document's line starts in the block
@@ -143,7 +143,7 @@ def parse_block(block: bytes, first_line: int, source: str, id_prefix: str, fiel
         return None
     if table is None or table.num_rows != len(rows):
         return None
-    text = table.column(fields.text_field).chunk(0) if fields.text_field in table.column_names else None
+    text = table.column(fields.text_field) if fields.text_field in table.column_names else None
     if text is None or text.null_count or fields.id_field == fields.text_field:
         return None
     line_nos = first_line + rows
@@ -154,8 +154,8 @@ def parse_block(block: bytes, first_line: int, source: str, id_prefix: str, fiel
     if meta is None:
         return None
     n = table.num_rows
-    out = pa.Table.from_arrays([pa.array(ids, pa.string()), text, pa.repeat(pa.scalar(source, pa.string()), n), meta],
-                               schema=DOC_SCHEMA)
+    # text stays in pyarrow's chunks: the writer makes one array of a whole batch anyway
+    out = pa.Table.from_arrays([ids, text, pa.repeat(pa.scalar(source, pa.string()), n), meta], schema=DOC_SCHEMA)
     return ParsedBlock(out, ids, len(lengths), line_nos, starts, starts + lengths[rows])
 
 
@@ -167,21 +167,43 @@ def _read(block: bytes, fields: Fields) -> pa.Table | None:
     if stamps:
         fields.strings |= stamps
         table = pj.read_json(pa.BufferReader(block), read_options=opts, parse_options=fields.parse_options())
-    return table.combine_chunks()
+    return table
 
 
-def _ids(table: pa.Table, id_field: str, prefix: str, line_nos: np.ndarray) -> list[str] | None:
+def _column(table: pa.Table, name: str) -> pa.Array:
+    """One column as one array (the small ones: ids and meta fields)."""
+    col = table.column(name)
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+def _ids(table: pa.Table, id_field: str, prefix: str, line_nos: np.ndarray) -> pa.Array | None:
+    """The ids (strings); `prefix` + line number where a record has none."""
+    made = None  # the ids a record without one gets
+    if id_field not in table.column_names or table.column(id_field).null_count:
+        if _utf8_encodable(prefix):
+            made = pc.binary_join_element_wise(prefix, pc.cast(pa.array(line_nos), pa.string()), "")
+        else:  # a file name that is not UTF-8: a Python string Arrow cannot hold; line by line
+            return None
     if id_field not in table.column_names:
-        return [f"{prefix}{n}" for n in line_nos.tolist()]
-    col = table.column(id_field).chunk(0)
+        return made
+    col = _column(table, id_field)
     if col.type == pa.int64():
         col = pc.cast(col, pa.string())
-    elif col.type != pa.string() and col.type != pa.null():
+    elif col.type == pa.null():
+        return made
+    elif col.type != pa.string():
         return None  # a float, a bool, an object...: the per-line reader quarantines it
-    ids = col.to_pylist() if col.type == pa.string() else [None] * len(line_nos)
-    if col.null_count:
-        ids = [f"{prefix}{n}" if i is None else i for i, n in zip(ids, line_nos.tolist())]
-    return ids
+    return pc.coalesce(col, made) if col.null_count else col
+
+
+def _utf8_encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts: np.ndarray) -> pa.Array | None:
@@ -193,7 +215,7 @@ def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts
     where: dict[str, np.ndarray] = {}
     key_ends = _key_ends(arr)
     for name in names:
-        col = table.column(name).chunk(0)
+        col = _column(table, name)
         if col.type not in _SIMPLE and col.type != pa.null():
             return None  # float (1 and 1.0 are both 1.0 here), object, array: Python's own text is lost
         pos = _key_positions(arr, key_ends, name, starts)
@@ -210,7 +232,7 @@ def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts
         return _meta_uniform([names[k] for k in orders[0]], table)
     members = []  # per key: `, "key": value` where the line has the key, "" where it has not
     for name in names:
-        col = table.column(name).chunk(0)
+        col = _column(table, name)
         present = pa.array(where[name] >= 0)
         values = _json_values(col) if col.type != pa.null() else pa.nulls(n, pa.string())
         values = pc.if_else(pc.and_(present, pc.is_null(values)), "null", values)  # an explicit null
@@ -230,7 +252,7 @@ def _meta_uniform(order: list[str], table: pa.Table) -> pa.Array:
     pieces: list = []
     text = "{"
     for name in order:
-        col = table.column(name).chunk(0)
+        col = _column(table, name)
         text += ("" if text == "{" else ", ") + json.dumps(name, ensure_ascii=False) + ": "
         if col.type == pa.null():
             text += "null"

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from garden.hashing import values_hash64
 from garden.io import fs
 from garden.io.blocks import DOC_SCHEMA, Fields, ParsedBlock, parse_block
 from garden.io.inputs import InputShard, iter_lines
@@ -30,7 +32,7 @@ class ReadResult:
         self.blank_lines = 0
         self.quarantine: list[dict] = []
         self.ids: list[str] = []  # ids of the documents read, for the cross-shard uniqueness check,
-        self.id_arrays: list[pa.Array] = []  # and those of whole blocks, as read (never turned into str)
+        self.id_hashes: list[np.ndarray] = []  # and the values_hash64 of whole blocks' ids
         self.fast_blocks = 0    # blocks of plain JSONL read by pyarrow
         self.line_blocks = 0    # blocks read line by line (pyarrow could not be proved identical)
 
@@ -137,17 +139,53 @@ class DocBatch:
         return int(pc.sum(pc.utf8_length(self._table.column("text"))).as_py() or 0)
 
 
+class _SortedHashes:
+    """A growing set of uint64 hashes, as a few sorted arrays (merged as in a binary counter, so
+    adding n hashes costs O(n log n) in all and a lookup searches O(log n) arrays)."""
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+
+    def add(self, sorted_hashes: np.ndarray) -> None:
+        self._runs.append(sorted_hashes)
+        while len(self._runs) > 1 and len(self._runs[-1]) >= len(self._runs[-2]):
+            last = self._runs.pop()
+            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]))
+
+    def intersects(self, sorted_hashes: np.ndarray) -> bool:
+        for run in self._runs:
+            at = np.searchsorted(run, sorted_hashes).clip(max=len(run) - 1)
+            if np.any(run[at] == sorted_hashes):
+                return True
+        return False
+
+
 class _Lines:
-    """The per-line reader of one shard: every record becomes a document or a quarantine entry."""
+    """The per-line reader of one shard: every record becomes a document or a quarantine entry.
+
+    Duplicate ids are found exactly with `seen` (id → first line). Blocks read by pyarrow skip it
+    while their ids' hashes are all new: distinct hashes are distinct ids. Their ids join `seen`
+    only when some hash repeats (a duplicate, or two ids sharing a hash) or a line is read one by
+    one; from then on the shard is checked with `seen` alone."""
 
     def __init__(self, shard: InputShard, result: ReadResult, max_record_bytes: int) -> None:
         self.shard = shard
         self.result = result
         self.limit = max_record_bytes
         self.seen: dict[str, int] = {}
+        self._hashed: list[tuple[pa.Array, np.ndarray]] = []  # (ids, their lines) of blocks not in `seen`
+        self._hashes: _SortedHashes | None = _SortedHashes()  # theirs; None once everything is in `seen`
+
+    def _exact(self) -> None:
+        """From now on every id is in `seen`: add those of the hashed blocks."""
+        for ids, lines in self._hashed:
+            self.seen.update(zip(ids.to_pylist(), lines.tolist()))
+        self._hashed, self._hashes = [], None
 
     def take(self, line: int, offset: int, raw: bytes | LongLine) -> dict | None:
         """The document of one line, or None (blank, or quarantined into the result)."""
+        if self._hashes is not None:
+            self._exact()
         shard, result = self.shard, self.result
         if isinstance(raw, LongLine):
             _quarantine(result, shard, line, offset, f"record of {raw.record_bytes} bytes is longer than "
@@ -177,10 +215,21 @@ class _Lines:
     def unique(self, parsed: ParsedBlock, block: bytes, offset: int) -> pa.Table:
         """A parsed block's documents whose id is new in the shard; the others are quarantined
         as the per-line reader does (the first one with an id is kept)."""
-        ids, lines, seen, result = parsed.ids, parsed.lines.tolist(), self.seen, self.result
+        result = self.result
+        if self._hashes is not None:
+            hashes = values_hash64(parsed.ids)
+            ordered = np.sort(hashes)
+            if not np.any(ordered[1:] == ordered[:-1]) and not self._hashes.intersects(ordered):
+                self._hashes.add(ordered)
+                self._hashed.append((parsed.ids, parsed.lines))
+                result.id_hashes.append(ordered)
+                result.records += len(hashes)
+                return parsed.table
+            self._exact()
+        ids, lines, seen = parsed.ids.to_pylist(), parsed.lines.tolist(), self.seen
         if len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
             seen.update(zip(ids, lines))
-            result.id_arrays.append(parsed.table.column("id"))
+            result.ids.extend(ids)
             result.records += len(ids)
             return parsed.table
         keep = []
