@@ -54,10 +54,11 @@ def make_input(path: str, target: int = TARGET) -> int:
 
 RUNNER = r"""
 import json, sys, time
+import garden.cli  # the CLI's process set-up, first, as `garden run` has it (Arrow's memory pool)
 from garden.recipe import load_recipe
 from garden.api import run_recipe
 try:
-    from garden.malloc import keep_freed_memory  # what `garden run` does first (absent in older trees)
+    from garden.malloc import keep_freed_memory  # what `garden run` does next (absent in older trees)
     keep_freed_memory()
 except ImportError:
     pass

@@ -1,12 +1,16 @@
 """The `garden` command line."""
 from __future__ import annotations
 
+import os
 import sys
 
-import click
+if sys.platform.startswith("linux"):  # read when pyarrow is first imported: before any import below (garden.malloc)
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from garden import __version__
-from garden.recipe import RecipeError
+import click  # noqa: E402
+
+from garden import __version__  # noqa: E402
+from garden.recipe import RecipeError  # noqa: E402
 
 
 def _fail(message: str, code: int = 2) -> None:

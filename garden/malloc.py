@@ -8,7 +8,9 @@ the CPU of an empty pipeline went to `clear_page` (measured with perf on bench_i
 112 MB input; 1.48 s → 1.10 s with this). Raising both thresholds keeps that memory for the next
 block; what stays held is at most the process's peak, which the block size bounds. Arrow's own
 allocator (mimalloc, on Linux) hands freed pages back after 10 ms just the same, so Arrow is
-switched to glibc's malloc too (1.52 s → 1.18 s more).
+switched to glibc's malloc too (1.52 s → 1.18 s more): `set_memory_pool` here covers what Python
+calls allocate, and the CLI sets ARROW_DEFAULT_MEMORY_POOL=system before pyarrow is imported
+for what Arrow's C++ allocates by itself (the parquet writer's buffers), in its workers too.
 
 Garden's own processes call it: the CLI and the pool's workers. A program that calls
 `garden.api` itself decides for its own process (this is glibc-wide).

@@ -71,10 +71,16 @@ def _line_spans(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends - starts
 
 
+_QUOTE_COLON = np.frombuffer(b'":', dtype="<u2")[0]
+
+
 def _key_ends(arr: np.ndarray) -> np.ndarray:
     """Where a quote followed by a colon (`":`, the end of every key) is in the block: the
-    candidates every key's search starts from, found in one pass."""
-    return np.flatnonzero((arr[:-1] == 34) & (arr[1:] == 58))
+    candidates every key's search starts from. Two bytes are compared at once, as 16-bit words
+    at even offsets and then at odd ones."""
+    even = np.flatnonzero(arr[:len(arr) & ~1].view("<u2") == _QUOTE_COLON) * 2
+    odd = np.flatnonzero(arr[1:1 + ((len(arr) - 1) & ~1)].view("<u2") == _QUOTE_COLON) * 2 + 1
+    return np.sort(np.concatenate([even, odd]))
 
 
 def _key_positions(arr: np.ndarray, key_ends: np.ndarray, key: str, starts: np.ndarray) -> np.ndarray | None:
@@ -112,7 +118,7 @@ def _json_values(col: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise('"', col, '"', "")
 
 
-def parse_block(block: bytes, first_line: int, source: str, id_prefix: str, fields: Fields,
+def parse_block(block: bytes | memoryview, first_line: int, source: str, id_prefix: str, fields: Fields,
                 max_record_bytes: int) -> ParsedBlock | None:
     """The documents of `block` (whole lines, ending with a newline) exactly as the per-line
     reader would make them, or None when that cannot be proved (the caller reads it line by line).
@@ -159,7 +165,7 @@ def parse_block(block: bytes, first_line: int, source: str, id_prefix: str, fiel
     return ParsedBlock(out, ids, len(lengths), line_nos, starts, starts + lengths[rows])
 
 
-def _read(block: bytes, fields: Fields) -> pa.Table | None:
+def _read(block: bytes | memoryview, fields: Fields) -> pa.Table | None:
     """pyarrow's parse of the block; a field inferred as a timestamp is read again as a string."""
     opts = pj.ReadOptions(use_threads=True, block_size=PARSE_BLOCK)
     table = pj.read_json(pa.BufferReader(block), read_options=opts, parse_options=fields.parse_options())
@@ -206,7 +212,7 @@ def _utf8_encodable(text: str) -> bool:
     return True
 
 
-def _meta(block: bytes, arr: np.ndarray, table: pa.Table, fields: Fields, starts: np.ndarray) -> pa.Array | None:
+def _meta(block: bytes | memoryview, arr: np.ndarray, table: pa.Table, fields: Fields, starts: np.ndarray) -> pa.Array | None:
     """json.dumps of every record without its text and id fields, or None when not provable."""
     names = [n for n in table.column_names if n not in (fields.text_field, fields.id_field)]
     n = table.num_rows

@@ -214,7 +214,8 @@ class _Lines:
 
     def unique(self, parsed: ParsedBlock, block: bytes, offset: int) -> pa.Table:
         """A parsed block's documents whose id is new in the shard; the others are quarantined
-        as the per-line reader does (the first one with an id is kept)."""
+        as the per-line reader does (the first one with an id is kept). `block` starts with the
+        parsed lines (it may hold more after them)."""
         result = self.result
         if self._hashes is not None:
             hashes = values_hash64(parsed.ids)
@@ -392,26 +393,27 @@ def _block_parts(reader: _Lines) -> Iterator[pa.Table | list[dict]]:
                     pos += raw.size if isinstance(raw, LongLine) else len(raw)
                     line += 1
                     continue
-                block = data[:cut] if cut < len(data) else data
-                del data
+                block = memoryview(data)[:cut]  # the whole lines, not copied
                 try:
                     parsed = parse_block(block, line, shard.source, id_prefix, fields, reader.limit)
                 except Exception:  # whatever pyarrow makes of a block, the per-line reader is the reference
                     parsed = None
-                lines = parsed.n_lines if parsed is not None else block.count(b"\n")
+                del block
+                lines = parsed.n_lines if parsed is not None else data.count(b"\n", 0, cut)
                 if parsed is not None:
                     result.blank_lines += lines - parsed.table.num_rows
                     result.fast_blocks += 1
-                    table = reader.unique(parsed, block, pos)
+                    table = reader.unique(parsed, data, pos)
                     if table.num_rows:
                         yield table
                 else:
                     result.line_blocks += 1
-                    docs = reader.in_memory(block, pos, line)
+                    docs = reader.in_memory(data[:cut], pos, line)
                     if docs:
                         yield docs
                 last_line = line + lines - 1
-                last_offset = pos + block.rfind(b"\n", 0, cut - 1) + 1
+                last_offset = pos + data.rfind(b"\n", 0, cut - 1) + 1
+                del data
                 pos += cut
                 line += lines
     except Exception as exc:  # an I/O error: what came before is kept, as the per-line reader does

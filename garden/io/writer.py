@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,9 +50,10 @@ def _open_text_stream(path: str, fmt: str):
 
 
 class _WriteThread:
-    """Parquet batches written by one thread, in order, while the caller prepares the next ones:
-    parquet encoding and zstd release the GIL, so a shard's reading and writing share two cores.
-    At most DEPTH batches wait, so memory stays a few batches whatever the shard's size."""
+    """Parquet batches made and written by one thread, in order, while the caller prepares the
+    next ones: concatenating a batch's chunks, parquet encoding and zstd release the GIL, so a
+    shard's reading and writing share two cores. At most DEPTH batches wait, so memory stays a
+    few batches whatever the shard's size."""
 
     DEPTH = 2
 
@@ -65,18 +66,18 @@ class _WriteThread:
 
     def _drain(self) -> None:
         while True:
-            batch = self._queue.get()
-            if batch is None:
+            make_batch = self._queue.get()
+            if make_batch is None:
                 return
             if self.error is None:  # after a failure, batches are only taken off the queue
                 try:
-                    self._writer.write_batch(batch)
+                    self._writer.write_batch(make_batch())
                 except BaseException as exc:  # handed to the caller at its next write or close
                     self.error = exc
 
-    def put(self, batch: pa.RecordBatch) -> None:
+    def put(self, make_batch: Callable[[], pa.RecordBatch]) -> None:
         self.raise_error()
-        self._queue.put(batch)
+        self._queue.put(make_batch)
 
     def raise_error(self) -> None:
         if self.error is not None:
@@ -122,24 +123,26 @@ class ShardWriter:
                 return
             if self._parquet is not None and rows.schema.names == self.schema.names:
                 self.rows += rows.num_rows
-                self._write_batch(rows.cast(self.schema).combine_chunks().to_batches()[0])
+                table, schema = rows, self.schema
+                self._write_batch(lambda: table.cast(schema).combine_chunks().to_batches()[0])
                 return
             rows = rows.to_pylist()
         if not rows:
             return
         self.rows += len(rows)
         if self._parquet is not None:
-            self._write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+            batch = pa.RecordBatch.from_pylist(rows, schema=self.schema)
+            self._write_batch(lambda: batch)
             return
         names = self.schema.names
         out = "".join(json.dumps({n: r.get(n) for n in names}, ensure_ascii=False) + "\n" for r in rows)
         self._stream.write(out.encode("utf-8"))
 
-    def _write_batch(self, batch: pa.RecordBatch) -> None:
+    def _write_batch(self, make_batch: Callable[[], pa.RecordBatch]) -> None:
         if self._thread is not None:
-            self._thread.put(batch)
+            self._thread.put(make_batch)
         else:
-            self._parquet.write_batch(batch)
+            self._parquet.write_batch(make_batch())
 
     def _join(self) -> BaseException | None:
         """Stop the write thread, if any, once it has written what it holds; its error, if any."""
