@@ -8,7 +8,7 @@ the CLI runs it: planning, pool start-up, reading, writing, accounting, report).
 interleaved (pyarrow, 1 worker, 2 workers, pyarrow, ...) so that load from other jobs on a
 shared machine falls on all of them alike; medians of --repeats runs.
 
-Usage: python bench/bench_io_scaling.py [--repeats 5] [--garden SRC] [--before SRC] [--profile] [--no-write]
+Usage: python bench/bench_io_scaling.py [--repeats 5] [--garden SRC] [--before SRC [--before-name NAME]] [--profile] [--no-write]
   --garden SRC  measure the garden package under SRC instead of this checkout
   --before SRC  also measure an older tree (e.g. `git archive COMMIT | tar -x -C SRC`), interleaved
   --profile     add a cProfile of one in-process (1 worker) run: where the time goes
@@ -73,9 +73,12 @@ import sys, time
 import pyarrow.json as pj, pyarrow.parquet as pq
 t = time.perf_counter()
 table = pj.read_json(sys.argv[1])
+t_read = time.perf_counter()
 pq.write_table(table, sys.argv[2], compression=sys.argv[3])
-print(time.perf_counter() - t, table.num_rows)
+t_end = time.perf_counter()
+print(t_end - t, table.num_rows, t_read - t, t_end - t_read)
 """
+PHASES: dict[str, list[float]] = {}  # pyarrow's read and write seconds, by codec
 
 
 def write_recipe(input_path: str) -> str:
@@ -127,7 +130,10 @@ def pyarrow_run(input_path: str, codec: str) -> float:
         raise SystemExit(proc.stderr)
     os.remove(out)
     CPU.setdefault(f"pa_{codec}", []).append(children_cpu() - cpu)
-    return float(proc.stdout.split()[0])
+    total, _, read, write = proc.stdout.split()
+    PHASES.setdefault(f"read_{codec}", []).append(float(read))
+    PHASES.setdefault(f"write_{codec}", []).append(float(write))
+    return float(total)
 
 
 def profile_lines(recipe: str, env_src: str) -> list[str]:
@@ -160,12 +166,12 @@ def profile_lines(recipe: str, env_src: str) -> list[str]:
         return sum(c for _, c, _, name in rows if name.split(":")[0].endswith(module) and name.endswith(f"({func})"))
 
     parse = cum("io/blocks.py", "_read")
-    phases = [("planning the shards (driver)", cum("executor/runner.py", "_load_plan")),
+    phases = [("planning the shards (driver)", cum("executor/planning.py", "load_inputs")),
               ("pyarrow JSON parse of blocks", parse),
               ("ids, meta and the checks that prove a block", cum("io/blocks.py", "parse_block") - parse),
               ("per-line reader (blocks that fell back)", cum("io/reader.py", "in_memory")),
-              ("parquet: handing batches to the writer thread, waiting for it at close (the writing "
-               "itself runs in that thread, which cProfile does not see)",
+              ("waiting for the writer thread (its queue full, or at close); the writing itself runs "
+               "in that thread, which cProfile does not see",
                cum("io/writer.py", "write") + cum("io/writer.py", "close")),
               ("id hashes for the cross-shard id check", cum("executor/id_check.py", "write_id_hashes")),
               ("report.html", cum("garden/api.py", "write_report"))]
@@ -186,6 +192,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--garden", default=REPO, help="source tree whose garden package is measured")
     ap.add_argument("--before", help="source tree of an older garden, measured in the same run")
+    ap.add_argument("--before-name", help="what to call that tree in the results (a commit); its path by default")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -224,7 +231,7 @@ def main() -> None:
         f"(default shard_size 32 MB: 4 shards). Output: parquet (zstd). Medians of {args.repeats} interleaved "
         "runs, each a fresh process; garden's time is `run_recipe` (planning, pool start-up, reading, "
         "writing, id hashes, accounting, report)."
-        + (f" \"before\" is the tree at {args.before}." if args.before else "") + "\n",
+        + (f" \"before\" is {args.before_name or 'the tree at ' + args.before}." if args.before else "") + "\n",
         "CPU s is the median CPU time of the whole run's processes (its workers included, and the "
         "~0.5 s of importing pyarrow and Garden that the timed part leaves out).\n",
         "| reader → parquet | median s | MB/s | vs pyarrow (zstd) | CPU s | runs (s) |", "|---|---:|---:|---:|---:|---|",
@@ -238,6 +245,10 @@ def main() -> None:
     for tag, _ in trees:
         lines.append(f"2 workers vs 1{tag}: {med['g1' + tag] / med['g2' + tag]:.2f}× the speed.")
     lines.append("")
+    read, write = (statistics.median(PHASES[f"{k}_zstd"]) for k in ("read", "write"))
+    lines.append(f"pyarrow's own zstd run: read_json {read:.2f} s (on every core), write_table {write:.2f} s "
+                 "(one thread). Garden writes the same text with the same codec in one thread per shard "
+                 "file, so one worker cannot take less than that write plus what it cannot overlap with it.\n")
     one, two = (statistics.median(SHARD_SECONDS.get(("", w), [0.0])) for w in (1, 2))
     lines += [f"A shard's task (read 32 MB, write parquet) takes a median {one:.2f} s with 1 worker and {two:.2f} s "
               f"with 2 workers side by side ({two / one:.2f}×). One worker already keeps more than one core busy "
