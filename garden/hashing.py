@@ -91,14 +91,14 @@ def splitmix64_mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-# --- many strings at once (the cross-shard id check) -------------------------------------------
+# --- many strings at once (the reader's and the cross-shard id checks) --------------------------
 # A whole column is hashed in a few numpy passes, with no Python call per value: each value's
 # UTF-8 bytes are cut into little-endian 8-byte words (the last one zero-padded), every word is
 # mixed with its position, the row's words are summed, and the sum is mixed with the length. Not
 # for adversarial input (a chosen collision is easy); for ids it is as good as any 64-bit hash.
 
 _VALUES_SEED = np.uint64(0x243F6A8885A308D3)  # π's first hex digits: any fixed odd constant
-_SLICE_BYTES = 1 << 22  # bytes hashed per pass: bounds the index arrays to ~8× this
+_SLICE_BYTES = 1 << 22  # bytes hashed per pass: bounds the temporary arrays to a few times this
 
 
 def values_hash64(values: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:

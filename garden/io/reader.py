@@ -147,6 +147,8 @@ class _SortedHashes:
         self._runs: list[np.ndarray] = []
 
     def add(self, sorted_hashes: np.ndarray) -> None:
+        if not len(sorted_hashes):
+            return
         self._runs.append(sorted_hashes)
         while len(self._runs) > 1 and len(self._runs[-1]) >= len(self._runs[-2]):
             last = self._runs.pop()
