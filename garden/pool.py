@@ -8,7 +8,9 @@ thread of the parent held, held forever). So:
   costs a few ms and starts with everything imported. The only other threads then are the idle
   pools of numpy's OpenBLAS and of Arrow, which re-initialise themselves in a forked child
   (pthread_atfork), as every multiprocessing user on Linux relies on. The executor makes its pool
-  before it starts any thread of its own (the run lock's lease, the progress drain).
+  before it starts any thread of its own (the run lock's lease, the progress drain). (HF
+  tokenizers, once it has run in parallel in this process, turns its parallelism off in a forked
+  child, with a warning: `garden run` forks before anything is tokenized.)
 - otherwise (a notebook, a test runner, a server: threads we do not know) and off Linux, the
   fork server: a fresh interpreter, started once per caller, that imports the task modules
   (`preload`) and forks the workers. Nothing of the caller's threads is copied.
