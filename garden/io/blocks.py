@@ -235,7 +235,7 @@ def _meta(block: bytes | memoryview, arr: np.ndarray, table: pa.Table, fields: F
     if len(orders) > MAX_ORDERS:
         return None
     if len(orders) == 1 and all(np.all(where[name] >= 0) for name in names):
-        return _meta_uniform([names[k] for k in orders[0]], table)
+        return meta_uniform([names[k] for k in orders[0]], table)
     members = []  # per key: `, "key": value` where the line has the key, "" where it has not
     for name in names:
         col = _column(table, name)
@@ -252,7 +252,7 @@ def _meta(block: bytes | memoryview, arr: np.ndarray, table: pa.Table, fields: F
     return metas[0] if len(metas) == 1 else pc.choose(pa.array(group, pa.int8()), *metas)
 
 
-def _meta_uniform(order: list[str], table: pa.Table) -> pa.Array:
+def meta_uniform(order: list[str], table: pa.Table) -> pa.Array:
     """meta when every line has every key, in one order (most files): the key texts are constant
     pieces between the values, so one join builds it."""
     pieces: list = []

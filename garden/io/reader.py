@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from garden.hashing import values_hash64
 from garden.io import fs
-from garden.io.blocks import DOC_SCHEMA, Fields, ParsedBlock, parse_block
+from garden.io.blocks import DOC_SCHEMA, Fields, ParsedBlock, meta_uniform, parse_block
 from garden.io.inputs import InputShard, iter_lines
 from garden.io.lines import DEFAULT_MAX_RECORD_BYTES, HEAD, LongLine, bounded_lines, readable_lines
 
@@ -299,8 +299,8 @@ def read_batches(shard: InputShard, result: ReadResult, batch_size: int,
         _quarantine(result, shard, 0, 0, f"unreadable parquet file: {shard.error}")
         return
     if shard.format == "parquet":
-        for docs in _read_parquet(shard, result, batch_size):
-            yield DocBatch(rows=docs)
+        for docs in _read_parquet(shard, result, batch_size, arrow=blocks):
+            yield DocBatch(rows=docs) if isinstance(docs, list) else DocBatch(table=docs)
         return
     reader = _Lines(shard, result, max_record_bytes)
     if shard.format == "jsonl" and blocks:
@@ -438,7 +438,62 @@ def _parquet_rows(table) -> Iterator[dict | str]:
             yield _cause(exc)
 
 
-def _read_parquet(shard: InputShard, result: ReadResult, batch_size: int) -> Iterator[list[dict]]:
+_META_TYPES = (pa.types.is_string, pa.types.is_integer, pa.types.is_boolean, pa.types.is_null)
+
+
+def _parquet_documents(batch: pa.RecordBatch, shard: InputShard, first_row: int) -> pa.Table | None:
+    """A parquet batch's documents (DOC_SCHEMA) made by Arrow kernels, or None when they might
+    differ from what make_doc makes of each row (the caller then goes row by row): the text must
+    be a string on every row, the id a string or an integer, and the other columns strings,
+    integers or booleans (json.dumps writes a float or a date its own way)."""
+    names = batch.schema.names
+    text_field, id_field = shard.text_field, shard.id_field
+    if text_field not in names or text_field == id_field or len(set(names)) != len(names):
+        return None
+    text = batch.column(text_field)
+    if text.type != pa.string() or text.null_count:
+        return None
+    others = [n for n in names if n not in (text_field, id_field)]
+    if not all(any(ok(batch.schema.field(n).type) for ok in _META_TYPES) for n in others):
+        return None
+    try:
+        batch.validate(full=True)  # invalid UTF-8: row by row, where it is quarantined
+        table = pa.Table.from_batches([batch])
+        table = table.cast(pa.schema([f.with_type(pa.int64()) if pa.types.is_integer(f.type) else f
+                                      for f in table.schema]))  # an unsigned value past int64: row by row
+        ids = _parquet_ids(table, shard, first_row)
+    except (pa.ArrowException, UnicodeEncodeError):
+        return None
+    if ids is None:
+        return None
+    meta = meta_uniform(others, table) if others else pa.repeat(pa.scalar("{}", pa.string()), len(text))
+    return pa.Table.from_arrays([ids, table.column(text_field), pa.repeat(pa.scalar(shard.source, pa.string()),
+                                 len(text)), meta], schema=DOC_SCHEMA)
+
+
+def _parquet_ids(table: pa.Table, shard: InputShard, first_row: int) -> pa.ChunkedArray | pa.Array | None:
+    """The ids of a batch: the id column as strings, `source/rel:row` where it is null or absent."""
+    n = table.num_rows
+    made = None
+    if shard.id_field not in table.column_names or table.column(shard.id_field).null_count:
+        rows = pa.array(range(first_row, first_row + n), pa.int64())
+        made = pc.binary_join_element_wise(f"{shard.source}/{shard.rel}:", pc.cast(rows, pa.string()), "")
+    if shard.id_field not in table.column_names:
+        return made
+    col = table.column(shard.id_field)
+    if col.type == pa.int64():
+        col = pc.cast(col, pa.string())
+    elif col.type == pa.null():
+        return made
+    elif col.type != pa.string():
+        return None  # a float, a bool...: make_doc quarantines it
+    return pc.coalesce(col, made) if col.null_count else col
+
+
+def _read_parquet(shard: InputShard, result: ReadResult, batch_size: int,
+                  arrow: bool = True) -> Iterator[list[dict] | pa.Table]:
+    """The documents of a parquet shard, batch by batch: a table where Arrow kernels provably make
+    them as make_doc does (`arrow`), else dicts, row by row."""
     row = shard.first_line
     try:
         pf = fs.parquet_file(shard.path)
@@ -446,6 +501,14 @@ def _read_parquet(shard: InputShard, result: ReadResult, batch_size: int) -> Ite
         if not groups:
             return
         for table in pf.iter_batches(batch_size=batch_size, row_groups=groups):
+            docs = _parquet_documents(table, shard, row) if arrow else None
+            if docs is not None:
+                result.records += docs.num_rows
+                result.id_hashes.append(values_hash64(docs.column("id")))
+                row += table.num_rows
+                if docs.num_rows:
+                    yield docs
+                continue
             batch = []
             for obj in _parquet_rows(table):
                 try:
