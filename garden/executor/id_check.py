@@ -16,10 +16,6 @@ from garden.io import fs
 RANGES = 16
 
 
-def id_hash(doc_id: str) -> int:
-    return int(values_hash64([doc_id])[0])
-
-
 def write_id_hashes(path: str, ids: list[str], hashes: Sequence[np.ndarray] = ()) -> None:
     """The sorted hashes of a shard's ids: those read one by one (`ids`) and those already
     hashed (values_hash64) by the block reader."""

@@ -153,7 +153,7 @@ def parse_block(block: bytes | memoryview, first_line: int, source: str, id_pref
     if text is None or text.null_count or fields.id_field == fields.text_field:
         return None
     line_nos = first_line + rows
-    ids = _ids(table, fields.id_field, id_prefix, line_nos)
+    ids = ids_column(table, fields.id_field, id_prefix, line_nos)
     if ids is None:
         return None
     meta = _meta(block, arr, table, fields, starts)
@@ -182,13 +182,16 @@ def _column(table: pa.Table, name: str) -> pa.Array:
     return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
-def _ids(table: pa.Table, id_field: str, prefix: str, line_nos: np.ndarray) -> pa.Array | None:
-    """The ids (strings); `prefix` + line number where a record has none."""
+def ids_column(table: pa.Table, id_field: str, prefix: str, numbers: np.ndarray) -> pa.Array | None:
+    """The ids (strings) of a parsed JSONL block or a parquet batch: the id column, integers as
+    text, and `prefix` + line (row) number where a record has none; None where the per-record
+    reader must decide (an id of another type, or a prefix from a file name that is not UTF-8,
+    which Arrow cannot hold)."""
     made = None  # the ids a record without one gets
     if id_field not in table.column_names or table.column(id_field).null_count:
-        if _utf8_encodable(prefix):
-            made = pc.binary_join_element_wise(prefix, pc.cast(pa.array(line_nos), pa.string()), "")
-        else:  # a file name that is not UTF-8: a Python string Arrow cannot hold; line by line
+        try:
+            made = pc.binary_join_element_wise(prefix, pc.cast(pa.array(numbers), pa.string()), "")
+        except (UnicodeEncodeError, pa.ArrowException):
             return None
     if id_field not in table.column_names:
         return made
@@ -200,16 +203,6 @@ def _ids(table: pa.Table, id_field: str, prefix: str, line_nos: np.ndarray) -> p
     elif col.type != pa.string():
         return None  # a float, a bool, an object...: the per-line reader quarantines it
     return pc.coalesce(col, made) if col.null_count else col
-
-
-def _utf8_encodable(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _meta(block: bytes | memoryview, arr: np.ndarray, table: pa.Table, fields: Fields, starts: np.ndarray) -> pa.Array | None:

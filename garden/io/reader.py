@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from garden.hashing import values_hash64
 from garden.io import fs
-from garden.io.blocks import DOC_SCHEMA, Fields, ParsedBlock, meta_uniform, parse_block
+from garden.io.blocks import DOC_SCHEMA, Fields, ParsedBlock, ids_column, meta_uniform, parse_block
 from garden.io.inputs import InputShard, iter_lines
 from garden.io.lines import DEFAULT_MAX_RECORD_BYTES, HEAD, LongLine, bounded_lines, readable_lines
 
@@ -461,7 +461,8 @@ def _parquet_documents(batch: pa.RecordBatch, shard: InputShard, first_row: int)
         table = pa.Table.from_batches([batch])
         table = table.cast(pa.schema([f.with_type(pa.int64()) if pa.types.is_integer(f.type) else f
                                       for f in table.schema]))  # an unsigned value past int64: row by row
-        ids = _parquet_ids(table, shard, first_row)
+        ids = ids_column(table, id_field, f"{shard.source}/{shard.rel}:",
+                         np.arange(first_row, first_row + table.num_rows))
     except (pa.ArrowException, UnicodeEncodeError):
         return None
     if ids is None:
@@ -469,25 +470,6 @@ def _parquet_documents(batch: pa.RecordBatch, shard: InputShard, first_row: int)
     meta = meta_uniform(others, table) if others else pa.repeat(pa.scalar("{}", pa.string()), len(text))
     return pa.Table.from_arrays([ids, table.column(text_field), pa.repeat(pa.scalar(shard.source, pa.string()),
                                  len(text)), meta], schema=DOC_SCHEMA)
-
-
-def _parquet_ids(table: pa.Table, shard: InputShard, first_row: int) -> pa.ChunkedArray | pa.Array | None:
-    """The ids of a batch: the id column as strings, `source/rel:row` where it is null or absent."""
-    n = table.num_rows
-    made = None
-    if shard.id_field not in table.column_names or table.column(shard.id_field).null_count:
-        rows = pa.array(range(first_row, first_row + n), pa.int64())
-        made = pc.binary_join_element_wise(f"{shard.source}/{shard.rel}:", pc.cast(rows, pa.string()), "")
-    if shard.id_field not in table.column_names:
-        return made
-    col = table.column(shard.id_field)
-    if col.type == pa.int64():
-        col = pc.cast(col, pa.string())
-    elif col.type == pa.null():
-        return made
-    elif col.type != pa.string():
-        return None  # a float, a bool...: make_doc quarantines it
-    return pc.coalesce(col, made) if col.null_count else col
 
 
 def _read_parquet(shard: InputShard, result: ReadResult, batch_size: int,
